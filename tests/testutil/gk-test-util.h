@@ -1,0 +1,10 @@
+/* Helpers every Genkan test program may use: scratch directories, file reads. */
+#pragma once
+#include <glib.h>
+
+/* A new empty directory under $TMPDIR; the caller removes it with gk_test_rmtree(). */
+char *gk_test_make_tmpdir(const char *prefix);
+/* Removes a directory tree (the test's own scratch directory only). */
+void gk_test_rmtree(const char *path);
+/* TRUE when any regular file below @dir contains @needle. */
+gboolean gk_test_tree_contains(const char *dir, const void *needle, gsize needle_len);
