@@ -32,18 +32,20 @@ typedef enum {
 #define SRV_TLS_SERIAL_MAX 20
 #define SRV_TLS_FINGERPRINT_LEN 32
 
-/* Called during the device-port handshake with the leaf certificate's serial (the
- * DER INTEGER content bytes, as srv_ca_sign_device_csr() reports them) and again
- * when a session is resumed, since a resumed session skips certificate checks.
- * Return TRUE to refuse the device. Runs on the thread that drives the handshake;
- * it must not block (look up an in-memory set, not the database). */
+/* Called during each device-port handshake with the leaf certificate's serial (the
+ * DER INTEGER content bytes, as srv_ca_sign_device_csr() reports them), and once
+ * more when the handshake completes, because a resumed session skips certificate
+ * checks. Return TRUE to refuse the device (reason "cert-revoked"). Runs on the
+ * thread that drives the handshake; it must not block (look up an in-memory set,
+ * not the database). */
 typedef gboolean (*SrvTlsRevokedFunc)(const guint8 serial[], size_t len, void *user);
 
 typedef struct SrvTlsContext SrvTlsContext;
 typedef struct SrvTlsConnection SrvTlsConnection;
 
 /* One context per listener. TLS 1.2 only, ECDHE-ECDSA with AES-GCM or
- * ChaCha20-Poly1305, curves x25519/P-256/P-384, no renegotiation, certificate
+ * ChaCha20-Poly1305, ECDHE curves x25519/P-256/P-384 (clients must also offer the
+ * certificate's curve, P-256, as TLS 1.2 requires), no renegotiation, certificate
  * profile "next". Resumption by session tickets (AES-256-GCM keys that rotate every
  * SRV_TLS_SESSION_LIFETIME seconds) and by a session-id cache for clients that do not
  * send tickets. @key_pem_path must be mode 0600. @device_ca_pem_path (device port
@@ -65,11 +67,13 @@ void srv_tls_context_set_revocation_check(SrvTlsContext *ctx, SrvTlsRevokedFunc 
 SrvTlsRole srv_tls_context_get_role(const SrvTlsContext *ctx);
 /* Free every connection first. NULL is allowed. */
 void srv_tls_context_free(SrvTlsContext *ctx);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SrvTlsContext, srv_tls_context_free)
 
 /* A server-side connection on an accepted, non-blocking socket. The connection does
  * not own @fd: the caller closes it after srv_tls_connection_free(). Never NULL. */
 SrvTlsConnection *srv_tls_connection_new(SrvTlsContext *ctx, int fd);
 void srv_tls_connection_free(SrvTlsConnection *conn);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SrvTlsConnection, srv_tls_connection_free)
 
 /* Advances the handshake as far as the socket allows: SRV_TLS_OK when it is done,
  * SRV_TLS_WANT_READ / SRV_TLS_WANT_WRITE to wait, SRV_TLS_FAILED (or
