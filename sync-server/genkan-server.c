@@ -1,0 +1,101 @@
+/* genkan-server: parses the command line and hands over to server-core. */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gk-log.h"
+#include "srv-app.h"
+
+static int
+usage(FILE *out)
+{
+  fputs("Usage:\n"
+        "  genkan-server init --data-dir DIR [--site NAME] [--hostname NAME]\n"
+        "  genkan-server run --data-dir DIR [--bind ADDR] [--device-port N] [--admin-port N]\n"
+        "  genkan-server --version\n"
+        "\n"
+        "init creates a new data directory: encrypted master store, key-encryption key,\n"
+        "device CA, server certificate, ticket-signing key, a first site and an owner\n"
+        "account whose one-time password is written to DIR/initial-owner-password.\n"
+        "run serves devices (mutual TLS) and admins until SIGTERM or SIGINT.\n",
+        out);
+  return out == stdout ? 0 : 2;
+}
+
+int
+main(int argc, char **argv)
+{
+  setlocale(LC_ALL, "");
+  gk_log_install_glib_writer();
+  if (argc < 2)
+    return usage(stderr);
+  const char *command = argv[1];
+  if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0)
+    return usage(stdout);
+  if (strcmp(command, "--version") == 0) {
+    printf("genkan-server %s\n", GENKAN_VERSION);
+    return 0;
+  }
+  if (strcmp(command, "init") != 0 && strcmp(command, "run") != 0) {
+    fprintf(stderr, "genkan-server: unknown command '%s'\n", command);
+    return usage(stderr);
+  }
+
+  g_autofree char *data_dir = NULL, *site = NULL, *hostname = NULL, *bind = NULL;
+  int device_port = -1, admin_port = -1;
+  GOptionEntry init_entries[] = {
+    { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "New data directory", "DIR" },
+    { "site", 0, 0, G_OPTION_ARG_STRING, &site, "Name of the first site", "NAME" },
+    { "hostname", 0, 0, G_OPTION_ARG_STRING, &hostname, "Host name in the server certificate (default localhost)", "NAME" },
+    { NULL },
+  };
+  GOptionEntry run_entries[] = {
+    { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Data directory made by init", "DIR" },
+    { "bind", 0, 0, G_OPTION_ARG_STRING, &bind, "Address to listen on (default 127.0.0.1)", "ADDR" },
+    { "device-port", 0, 0, G_OPTION_ARG_INT, &device_port, "Device port (default 8443)", "N" },
+    { "admin-port", 0, 0, G_OPTION_ARG_INT, &admin_port, "Admin port (default 8444)", "N" },
+    { NULL },
+  };
+  gboolean is_init = strcmp(command, "init") == 0;
+  g_autofree char *param = g_strdup_printf("%s - Genkan sync server", command);
+  g_autoptr(GOptionContext) ctx = g_option_context_new(param);
+  g_option_context_add_main_entries(ctx, is_init ? init_entries : run_entries, NULL);
+  g_autoptr(GError) error = NULL;
+  int sub_argc = argc - 1;
+  char **sub_argv = argv + 1;
+  if (!g_option_context_parse(ctx, &sub_argc, &sub_argv, &error)) {
+    fprintf(stderr, "genkan-server %s: %s\n", command, error->message);
+    return 2;
+  }
+  if (sub_argc > 1) {
+    fprintf(stderr, "genkan-server %s: unexpected argument '%s'\n", command, sub_argv[1]);
+    return 2;
+  }
+  if (data_dir == NULL) {
+    fprintf(stderr, "genkan-server %s: --data-dir is required\n", command);
+    return 2;
+  }
+  if ((device_port != -1 && (device_port < 0 || device_port > 65535)) ||
+      (admin_port != -1 && (admin_port < 0 || admin_port > 65535))) {
+    fprintf(stderr, "genkan-server run: ports must be from 0 to 65535\n");
+    return 2;
+  }
+
+  if (is_init) {
+    SrvInitOptions opts = { .data_dir = data_dir, .site = site, .hostname = hostname };
+    if (!srv_app_init(&opts, &error)) {
+      fprintf(stderr, "genkan-server init: %s\n", error->message);
+      return 1;
+    }
+    printf("Initialised %s.\nThe owner's one-time password is in %s/initial-owner-password;\n"
+           "sign in with: genkanctl --server https://%s:8444 --ca %s/ca.crt login --user owner --new-password\n",
+           data_dir, data_dir, hostname ? hostname : "localhost", data_dir);
+    return 0;
+  }
+  SrvRunOptions opts = { .data_dir = data_dir, .bind = bind, .device_port = device_port, .admin_port = admin_port };
+  if (!srv_app_run(&opts, &error)) {
+    fprintf(stderr, "genkan-server run: %s\n", error->message);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,713 @@
+/* Admin-port routes: sign-in and sessions, role rights (deny by default),
+ * hosts, tickets, enrollment codes and enrollment, devices, check-ins, alerts. */
+#include <sodium.h>
+#include <string.h>
+
+#include "gk-enroll-code.h"
+#include "gk-log.h"
+#include "gk-password.h"
+#include "srv-api.h"
+#include "srv-app-private.h"
+
+#define SESSION_TOKEN_BYTES 32
+#define DEVICE_CERT_DAYS 90
+
+/* ---- roles and rights ---------------------------------------------------------- */
+
+typedef enum {
+  RIGHT_ANY,            /* any signed-in account */
+  RIGHT_HOSTS_READ,
+  RIGHT_HOSTS_WRITE,
+  RIGHT_TICKETS_ISSUE,
+  RIGHT_DEVICES_READ,
+  RIGHT_DEVICES_MANAGE,
+  RIGHT_CHECKINS_READ,
+  RIGHT_ALERTS_READ,
+} Right;
+
+/* Deny by default: a role has exactly the rights listed here. */
+static const struct {
+  const char *role;
+  guint rights; /* bit per Right */
+} role_rights[] = {
+#define R(x) (1u << (x))
+  { "owner", ~0u },
+  { "admin", ~0u },
+  { "receptionist", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_TICKETS_ISSUE) | R(RIGHT_CHECKINS_READ) },
+  { "security", R(RIGHT_ANY) | R(RIGHT_DEVICES_READ) | R(RIGHT_CHECKINS_READ) | R(RIGHT_ALERTS_READ) },
+  { "auditor", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_DEVICES_READ) | R(RIGHT_CHECKINS_READ) |
+                   R(RIGHT_ALERTS_READ) },
+#undef R
+};
+
+static gboolean
+role_has(const char *role, Right right)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(role_rights); i++)
+    if (role != NULL && strcmp(role, role_rights[i].role) == 0)
+      return (role_rights[i].rights & (1u << right)) != 0;
+  return FALSE;
+}
+
+/* ---- small helpers -------------------------------------------------------------- */
+
+static void
+add_str(JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name(b, name);
+  if (value)
+    json_builder_add_string_value(b, value);
+  else
+    json_builder_add_null_value(b);
+}
+
+static void
+add_int(JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name(b, name);
+  json_builder_add_int_value(b, value);
+}
+
+static void
+add_time_or_null(JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name(b, name);
+  if (value)
+    json_builder_add_int_value(b, value);
+  else
+    json_builder_add_null_value(b);
+}
+
+static void
+token_hash(const char *token, guint8 out[32])
+{
+  crypto_hash_sha256(out, (const guint8 *) token, strlen(token));
+}
+
+/* ---- sign-in ---------------------------------------------------------------------- */
+
+/* Verifying against a fixed hash when the account does not exist keeps the
+ * answer time the same, so the time does not tell which names exist. */
+static const char *
+dummy_hash(void)
+{
+  static gsize once;
+  static char *hash;
+  if (g_once_init_enter(&once)) {
+    hash = gk_password_hash("not-a-real-password-9X!", NULL);
+    g_once_init_leave(&once, 1);
+  }
+  return hash;
+}
+
+static void
+handle_login(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "username", GK_JSON_STRING, TRUE, 1, 64 },
+    { "password", GK_JSON_STRING, TRUE, 1, 128 },
+    { "new_password", GK_JSON_STRING, FALSE, 1, 128 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  const char *username = gk_json_get_string(o, "username", "");
+  const char *new_password = gk_json_get_string(o, "new_password", NULL);
+  g_autoptr(GError) error = NULL;
+  SrvAccount account = { 0 };
+
+  gboolean found = srv_store_account_get(app->store, username, &account, &error);
+  if (!found && !g_error_matches(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  gboolean ok = gk_password_verify(found ? account.password_hash : dummy_hash(), gk_json_get_string(o, "password", ""));
+  if (!found || !ok) {
+    GK_LOG_WARN("auth.login_failed", GK_STR("ip", request->peer_ip), GK_STR("user", found ? username : "(unknown)"));
+    srv_response_set_error(response, 401, "bad-credentials", "wrong user name or password");
+    srv_account_clear(&account);
+    return;
+  }
+
+  if (account.must_change_password || new_password != NULL) {
+    if (new_password == NULL) {
+      srv_response_set_error(response, 403, "password-change-required",
+                             "this password must be changed before anything else: send new_password");
+      srv_account_clear(&account);
+      return;
+    }
+    g_clear_error(&error);
+    if (!gk_password_check_policy(new_password, &error) ||
+        strcmp(new_password, gk_json_get_string(o, "password", "")) == 0) {
+      srv_response_set_error(response, 400, "weak-password",
+                             error ? error->message : "the new password must differ from the old one");
+      srv_account_clear(&account);
+      return;
+    }
+    g_autofree char *hash = gk_password_hash(new_password, &error);
+    if (hash == NULL || !srv_store_account_set_password(app->store, account.id, hash, &error)) {
+      srv_api_reply_error(response, error);
+      srv_account_clear(&account);
+      return;
+    }
+    account.must_change_password = FALSE;
+    GK_LOG_INFO("auth.password_changed", GK_STR("user", username));
+  }
+
+  guint8 raw[SESSION_TOKEN_BYTES];
+  randombytes_buf(raw, sizeof raw);
+  char token[sodium_base64_ENCODED_LEN(SESSION_TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(raw, sizeof raw);
+  guint8 hash[32];
+  token_hash(token, hash);
+  if (!srv_store_session_add(app->store, hash, account.id, request->peer_ip, srv_api_now(), &error)) {
+    sodium_memzero(token, sizeof token);
+    srv_api_reply_error(response, error);
+    srv_account_clear(&account);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "token", token);
+  json_builder_set_member_name(b, "must_change_password");
+  json_builder_add_boolean_value(b, FALSE);
+  add_str(b, "role", account.role);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+  sodium_memzero(token, sizeof token);
+  GK_LOG_INFO("auth.login", GK_STR("user", username), GK_STR("ip", request->peer_ip));
+  srv_account_clear(&account);
+}
+
+/* Finds the live session behind the bearer token. */
+static gboolean
+authenticate(SrvApp *app, const SrvRequest *request, SrvResponse *response, SrvAccount *account, guint8 hash[32])
+{
+  const char *token = srv_api_bearer(request);
+  g_autoptr(GError) error = NULL;
+  gint64 account_id;
+  if (token == NULL || strlen(token) > 128) {
+    srv_response_set_error(response, 401, "unauthenticated", "sign in first (genkanctl login)");
+    return FALSE;
+  }
+  token_hash(token, hash);
+  gint64 idle = gk_config_get_int(app->config, "sessions.idle-minutes") * 60;
+  gint64 age = gk_config_get_int(app->config, "sessions.max-hours") * 3600;
+  if (!srv_store_session_touch(app->store, hash, srv_api_now(), age, idle, &account_id, &error) ||
+      !srv_store_account_get_by_id(app->store, account_id, account, &error)) {
+    if (g_error_matches(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND))
+      srv_response_set_error(response, 401, "unauthenticated", "the session has expired or ended; sign in again");
+    else
+      srv_api_reply_error(response, error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- hosts ------------------------------------------------------------------------- */
+
+static void
+handle_host_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) hosts = srv_store_host_list(app->store, app->site_id, &error);
+  if (hosts == NULL) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "hosts");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < hosts->len; i++) {
+    SrvHost *h = &g_array_index(hosts, SrvHost, i);
+    json_builder_begin_object(b);
+    add_int(b, "id", h->id);
+    add_str(b, "name", h->name);
+    add_str(b, "reading", h->reading);
+    add_str(b, "email", h->email);
+    add_str(b, "department", h->department);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+}
+
+static void
+handle_host_add(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "name", GK_JSON_STRING, TRUE, 1, 200 },
+    { "reading", GK_JSON_STRING, FALSE, 0, 200 },
+    { "email", GK_JSON_STRING, FALSE, 3, 254 },
+    { "department", GK_JSON_STRING, FALSE, 0, 200 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  const char *email = gk_json_get_string(o, "email", NULL);
+  if (email != NULL && (strchr(email, '@') == NULL || strpbrk(email, " \t\n<>\"") != NULL)) {
+    srv_response_set_error(response, 400, "bad-request", "body.email is not an e-mail address");
+    return;
+  }
+  SrvHost host = {
+    .site_id = app->site_id,
+    .name = (char *) gk_json_get_string(o, "name", ""),
+    .reading = (char *) gk_json_get_string(o, "reading", NULL),
+    .email = (char *) email,
+    .department = (char *) gk_json_get_string(o, "department", NULL),
+  };
+  gint64 id;
+  g_autoptr(GError) error = NULL;
+  if (!srv_store_host_add(app->store, &host, srv_api_now(), &id, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_int(b, "id", id);
+  json_builder_end_object(b);
+  srv_api_reply(response, 201, b);
+}
+
+/* ---- tickets ----------------------------------------------------------------------- */
+
+static void
+handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "visitor", GK_JSON_STRING, TRUE, 1, 200 },
+    { "host", GK_JSON_STRING, TRUE, 1, 200 },
+    { "company", GK_JSON_STRING, FALSE, 0, 200 },
+    { "valid_from", GK_JSON_INT, FALSE, 0, G_MAXUINT32 },
+    { "valid_until", GK_JSON_INT, FALSE, 0, G_MAXUINT32 },
+    { "multi", GK_JSON_BOOL, FALSE, 0, 0 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  gint64 now = srv_api_now();
+  g_autoptr(GError) error = NULL;
+
+  SrvHost host = { 0 };
+  if (!srv_store_host_find(app->store, app->site_id, gk_json_get_string(o, "host", ""), &host, &error)) {
+    if (g_error_matches(error, SRV_STORE_ERROR, SRV_STORE_ERROR_EXISTS))
+      srv_response_set_error(response, 409, "ambiguous-host", "several hosts have that name: give the host id");
+    else
+      srv_api_reply_error(response, error);
+    return;
+  }
+
+  GkTicket ticket;
+  gk_ticket_init_random(&ticket);
+  ticket.site_id = (guint32) app->site_id;
+  ticket.valid_from = gk_json_get_int(o, "valid_from", now);
+  ticket.valid_until = gk_json_get_int(o, "valid_until", ticket.valid_from + 24 * 3600);
+  ticket.flags = gk_json_get_bool(o, "multi", FALSE) ? GK_TICKET_FLAG_MULTI_ENTRY : 0;
+  if (ticket.valid_until < ticket.valid_from || ticket.valid_until < now) {
+    srv_response_set_error(response, 400, "bad-request", "the validity window is empty or already over");
+    srv_host_clear(&host);
+    return;
+  }
+  g_autofree char *text = gk_ticket_encode(&ticket, app->signing_key, &error);
+  if (text == NULL) {
+    srv_response_set_error(response, 400, "bad-request", error->message);
+    srv_host_clear(&host);
+    return;
+  }
+  SrvTicket row = {
+    .site_id = app->site_id,
+    .host_id = host.id,
+    .visitor_name = (char *) gk_json_get_string(o, "visitor", ""),
+    .company = (char *) gk_json_get_string(o, "company", NULL),
+    .valid_from = ticket.valid_from,
+    .valid_until = ticket.valid_until,
+    .flags = ticket.flags,
+    .key_id = gk_signing_key_id(app->signing_key),
+    .text = text,
+    .created_at = now,
+  };
+  memcpy(row.id, ticket.id, 16);
+  srv_host_clear(&host);
+  if (!srv_store_ticket_add(app->store, &row, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autofree char *hex = gk_ticket_id_to_hex(ticket.id);
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "ticket_id", hex);
+  add_str(b, "text", text);
+  add_int(b, "valid_from", ticket.valid_from);
+  add_int(b, "valid_until", ticket.valid_until);
+  json_builder_end_object(b);
+  srv_api_reply(response, 201, b);
+  GK_LOG_INFO("ticket.issued", GK_STR("ticket", hex), GK_BOOL("multi", ticket.flags & GK_TICKET_FLAG_MULTI_ENTRY));
+}
+
+/* ---- enrollment ---------------------------------------------------------------------- */
+
+static void
+handle_enroll_code(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "name", GK_JSON_STRING, TRUE, 1, 64 },
+    { "mode", GK_JSON_STRING, TRUE, 1, 16 },
+    { "ttl", GK_JSON_INT, FALSE, 60, 7 * 24 * 3600 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  const char *mode = gk_json_get_string(o, "mode", "");
+  if (strcmp(mode, "reception") != 0 && strcmp(mode, "gate") != 0) {
+    srv_response_set_error(response, 400, "bad-request", "body.mode must be reception or gate");
+    return;
+  }
+  gint64 now = srv_api_now();
+  GkEnrollCode code = { 0 };
+  randombytes_buf(code.token, sizeof code.token);
+  memcpy(code.ca_fingerprint, app->ca_fingerprint, 32);
+  code.expires_at = now + gk_json_get_int(o, "ttl", gk_config_get_int(app->config, "enrollment.code-ttl-hours") * 3600);
+  code.port = app->admin_port;
+  g_strlcpy(code.host, app->public_host, sizeof code.host);
+
+  g_autoptr(GError) error = NULL;
+  g_autofree char *hex = gk_hex_encode(code.token, sizeof code.token);
+  guint8 hash[32];
+  token_hash(hex, hash);
+  g_autofree char *text = gk_enroll_code_format(&code, &error);
+  sodium_memzero(code.token, sizeof code.token);
+  if (text == NULL ||
+      !srv_store_enroll_code_add(app->store, hash, app->site_id, gk_json_get_string(o, "name", ""), mode, now,
+                                 code.expires_at, &error)) {
+    sodium_memzero(hex, strlen(hex));
+    srv_api_reply_error(response, error);
+    return;
+  }
+  sodium_memzero(hex, strlen(hex));
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "code", text);
+  add_int(b, "expires_at", code.expires_at);
+  json_builder_end_object(b);
+  srv_api_reply(response, 201, b);
+  GK_LOG_INFO("device.enroll_code_created", GK_STR("mode", mode), GK_INT("expires_at", code.expires_at));
+}
+
+static void
+handle_enroll(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "token", GK_JSON_STRING, TRUE, 32, 32 },
+    { "csr", GK_JSON_STRING, TRUE, 1, SRV_CA_CSR_MAX },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  const char *token = gk_json_get_string(o, "token", "");
+  const char *csr = gk_json_get_string(o, "csr", "");
+  g_autoptr(GError) error = NULL;
+
+  guint8 id_bytes[8];
+  randombytes_buf(id_bytes, sizeof id_bytes);
+  g_autofree char *id_hex = gk_hex_encode(id_bytes, sizeof id_bytes);
+  g_autofree char *device_id = g_strconcat("dev-", id_hex, NULL);
+  guint8 serial[SRV_CA_SERIAL_LEN];
+  /* mbedTLS wants the PEM's terminating NUL counted. */
+  g_autofree char *cert = srv_ca_sign_device_csr(app->ca, (const guint8 *) csr, strlen(csr) + 1, device_id,
+                                                 DEVICE_CERT_DAYS, serial, &error);
+  if (cert == NULL) {
+    GK_LOG_WARN("device.enroll_refused", GK_STR("ip", request->peer_ip), GK_STR("reason", error->message));
+    srv_response_set_error(response, 400, "bad-csr", error->message);
+    return;
+  }
+  /* Signing came first so a bad CSR never uses up a code; a certificate made for
+   * a code that then turns out used is never handed out, and the device port
+   * refuses any serial that no enrollment recorded. */
+  guint8 hash[32];
+  token_hash(token, hash);
+  g_autoptr(GBytes) serial_bytes = g_bytes_new(serial, sizeof serial);
+  SrvDevice device = { 0 };
+  gint64 now = srv_api_now();
+  if (!srv_store_enroll_code_redeem(app->store, hash, now, device_id, serial_bytes, now + DEVICE_CERT_DAYS * 86400,
+                                    &device, &error)) {
+    GK_LOG_WARN("device.enroll_refused", GK_STR("ip", request->peer_ip), GK_STR("reason", error->message));
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "device_id", device.id);
+  add_int(b, "site_id", device.site_id);
+  add_str(b, "mode", device.mode);
+  add_str(b, "name", device.name);
+  add_str(b, "certificate", cert);
+  add_str(b, "ca", app->ca_pem);
+  add_int(b, "device_port", app->device_port);
+  add_int(b, "server_time", now);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+  GK_LOG_INFO("device.enrolled", GK_STR("device", device.id), GK_STR("mode", device.mode),
+              GK_STR("ip", request->peer_ip));
+  srv_device_clear(&device);
+}
+
+static void
+handle_device_status(SrvApp *app, const char *id, SrvResponse *response)
+{
+  SrvDevice device = { 0 };
+  g_autoptr(GError) error = NULL;
+  if (!srv_store_device_get(app->store, id, &device, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  srv_response_take_json(response, 200,
+                         g_strdup(device.revoked_at ? "{\"revoked\":true,\"wipe\":true}" : "{\"revoked\":false}"));
+  srv_device_clear(&device);
+}
+
+/* ---- devices ------------------------------------------------------------------------- */
+
+static void
+handle_device_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) devices = srv_store_device_list(app->store, app->site_id, &error);
+  if (devices == NULL) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "devices");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < devices->len; i++) {
+    SrvDevice *d = &g_array_index(devices, SrvDevice, i);
+    json_builder_begin_object(b);
+    add_str(b, "id", d->id);
+    add_str(b, "name", d->name);
+    add_str(b, "mode", d->mode);
+    add_int(b, "enrolled_at", d->enrolled_at);
+    add_time_or_null(b, "revoked_at", d->revoked_at);
+    add_time_or_null(b, "last_seen_at", d->last_seen_at);
+    add_int(b, "clock_offset_ms", d->clock_offset_ms);
+    add_int(b, "queue_length", d->queue_length);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+}
+
+static void
+handle_device_revoke(SrvApp *app, const char *id, const SrvAccount *actor, SrvResponse *response)
+{
+  SrvDevice device = { 0 };
+  g_autoptr(GError) error = NULL;
+  if (!srv_store_device_revoke(app->store, id, srv_api_now(), &device, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  if (device.serial != NULL) {
+    /* New handshakes are refused from now on, and live connections dropped. */
+    srv_app_mark_revoked(app, device.serial);
+    gsize len;
+    const guint8 *serial = g_bytes_get_data(device.serial, &len);
+    if (app->loop != NULL && len > 0)
+      srv_loop_drop_peer(app->loop, serial, len);
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "id", device.id);
+  add_int(b, "revoked_at", device.revoked_at);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+  GK_LOG_INFO("device.revoked", GK_STR("device", device.id), GK_STR("by", actor->username));
+  srv_device_clear(&device);
+}
+
+/* ---- check-ins and alerts --------------------------------------------------------------- */
+
+static void
+add_ticket_id(JsonBuilder *b, const char *name, gboolean has, const guint8 id[16])
+{
+  if (!has) {
+    add_str(b, name, NULL);
+    return;
+  }
+  g_autofree char *hex = gk_hex_encode(id, 16);
+  add_str(b, name, hex);
+}
+
+static void
+handle_checkin_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  static const char *const allowed[] = { "limit", NULL };
+  gint64 limit;
+  if (!srv_api_query_int(request, response, allowed, "limit", 1, 10000, 100, &limit))
+    return;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) rows = srv_store_checkin_list(app->store, app->site_id, (guint) limit, &error);
+  if (rows == NULL) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  static const char *const kinds[] = { "checkin", "checkout", "scan-rejected", "audit" };
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "checkins");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < rows->len; i++) {
+    SrvCheckin *c = &g_array_index(rows, SrvCheckin, i);
+    json_builder_begin_object(b);
+    add_str(b, "event_id", c->id);
+    add_str(b, "kind", kinds[c->kind <= SRV_EVENT_AUDIT ? c->kind : 0]);
+    add_str(b, "device_id", c->device_id);
+    add_ticket_id(b, "ticket_id", c->has_ticket, c->ticket_id);
+    add_str(b, "visitor", c->visitor_name);
+    add_int(b, "at", c->device_time);
+    add_int(b, "server_time", c->server_time);
+    json_builder_set_member_name(b, "offline");
+    json_builder_add_boolean_value(b, c->offline);
+    json_builder_set_member_name(b, "conflict");
+    json_builder_add_boolean_value(b, c->conflict);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+}
+
+static void
+handle_alert_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) rows = srv_store_alert_list(app->store, app->site_id, &error);
+  if (rows == NULL) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "alerts");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < rows->len; i++) {
+    SrvAlert *a = &g_array_index(rows, SrvAlert, i);
+    json_builder_begin_object(b);
+    add_int(b, "id", a->id);
+    add_str(b, "kind", a->kind);
+    add_ticket_id(b, "ticket_id", TRUE, a->ticket_id);
+    add_str(b, "event_id", a->event_id);
+    add_str(b, "first_event_id", a->first_event_id);
+    add_str(b, "device_id", a->device_id);
+    add_str(b, "first_device_id", a->first_device_id);
+    add_int(b, "created_at", a->created_at);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+typedef void (*PlainHandler)(SrvApp *app, const SrvRequest *request, SrvResponse *response);
+
+static const struct {
+  SrvHttpMethod method;
+  const char *pattern;
+  Right right;
+  PlainHandler handler;
+} routes[] = {
+  { SRV_HTTP_METHOD_GET, "v1/hosts", RIGHT_HOSTS_READ, handle_host_list },
+  { SRV_HTTP_METHOD_POST, "v1/hosts", RIGHT_HOSTS_WRITE, handle_host_add },
+  { SRV_HTTP_METHOD_POST, "v1/tickets", RIGHT_TICKETS_ISSUE, handle_ticket_issue },
+  { SRV_HTTP_METHOD_POST, "v1/devices/enroll-codes", RIGHT_DEVICES_MANAGE, handle_enroll_code },
+  { SRV_HTTP_METHOD_GET, "v1/devices", RIGHT_DEVICES_READ, handle_device_list },
+  { SRV_HTTP_METHOD_GET, "v1/checkins", RIGHT_CHECKINS_READ, handle_checkin_list },
+  { SRV_HTTP_METHOD_GET, "v1/alerts", RIGHT_ALERTS_READ, handle_alert_list },
+};
+
+static void
+dispatch_signed_in(SrvApp *app, char **seg, const SrvRequest *request, SrvResponse *response)
+{
+  SrvAccount account = { 0 };
+  guint8 session[32];
+  if (!authenticate(app, request, response, &account, session))
+    return;
+  SrvHttpMethod method = request->http->method;
+  const char *wild = NULL;
+
+  if (srv_api_path_match(seg, "v1/logout", NULL) && method == SRV_HTTP_METHOD_POST) {
+    g_autoptr(GError) error = NULL;
+    if (srv_store_session_delete(app->store, session, &error))
+      srv_response_take_json(response, 200, g_strdup("{}"));
+    else
+      srv_api_reply_error(response, error);
+    goto out;
+  }
+  if (account.must_change_password) {
+    srv_response_set_error(response, 403, "password-change-required", "change the password first");
+    goto out;
+  }
+  if (srv_api_path_match(seg, "v1/devices/*/revoke", &wild) && method == SRV_HTTP_METHOD_POST) {
+    if (!role_has(account.role, RIGHT_DEVICES_MANAGE))
+      srv_response_set_error(response, 403, "forbidden", "this account may not manage devices");
+    else
+      handle_device_revoke(app, wild, &account, response);
+    goto out;
+  }
+  gboolean path_known = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS(routes); i++) {
+    if (!srv_api_path_match(seg, routes[i].pattern, NULL))
+      continue;
+    path_known = TRUE;
+    if (routes[i].method != method)
+      continue;
+    if (!role_has(account.role, routes[i].right)) {
+      GK_LOG_WARN("auth.forbidden", GK_STR("user", account.username), GK_STR("route", routes[i].pattern));
+      srv_response_set_error(response, 403, "forbidden", "this account's role does not allow that");
+    } else {
+      routes[i].handler(app, request, response);
+    }
+    goto out;
+  }
+  if (path_known || srv_api_path_match(seg, "v1/logout", NULL) || srv_api_path_match(seg, "v1/devices/*/revoke", NULL))
+    srv_response_set_error(response, 405, "method-not-allowed", NULL);
+  else
+    srv_response_set_error(response, 404, "not-found", NULL);
+out:
+  srv_account_clear(&account);
+}
+
+void
+srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer user_data)
+{
+  SrvApp *app = user_data;
+  g_auto(GStrv) seg = srv_api_path_segments(request);
+  SrvHttpMethod method = request->http->method;
+  const char *wild = NULL;
+
+  if (seg == NULL) {
+    srv_response_set_error(response, 400, "bad-path", "the request path is not acceptable");
+    return;
+  }
+  /* Routes that need no session. */
+  if (srv_api_path_match(seg, "healthz", NULL) && method == SRV_HTTP_METHOD_GET)
+    srv_response_take_json(response, 200, g_strdup("{\"status\":\"ok\"}"));
+  else if (srv_api_path_match(seg, "v1/login", NULL) && method == SRV_HTTP_METHOD_POST)
+    handle_login(app, request, response);
+  else if (srv_api_path_match(seg, "v1/enroll", NULL) && method == SRV_HTTP_METHOD_POST)
+    handle_enroll(app, request, response);
+  else if (srv_api_path_match(seg, "v1/devices/*/status", &wild) && method == SRV_HTTP_METHOD_GET)
+    handle_device_status(app, wild, response);
+  else
+    dispatch_signed_in(app, seg, request, response);
+}

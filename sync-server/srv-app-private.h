@@ -1,0 +1,36 @@
+/* What the route handlers share with the application: read-only after start,
+ * except the revocation set, which has its own lock. */
+#pragma once
+#include <glib.h>
+
+#include "gk-config.h"
+#include "gk-ticket.h"
+#include "srv-ca.h"
+#include "srv-loop.h"
+#include "srv-store.h"
+
+typedef struct {
+  char *data_dir;
+  GkConfig *config;
+  SrvStore *store;
+  SrvCa *ca;
+  GkSigningKey *signing_key;
+  GkKeyring *keyring;
+  SrvLoop *loop;
+  gint64 site_id;              /* the site this server process serves */
+  guint8 ca_fingerprint[32];
+  char *ca_pem;                /* sent to devices at enrollment */
+  char *public_host;           /* put into enrollment codes */
+  guint16 admin_port;
+  guint16 device_port;
+  GMutex revoked_lock;
+  GHashTable *revoked;         /* GBytes serial -> itself */
+} SrvApp;
+
+/* Route entry points, one per listener (srv-admin-api.c, srv-device-api.c). */
+void srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer app);
+void srv_device_api_handle(const SrvRequest *request, SrvResponse *response, gpointer app);
+
+/* Revocation set shared with the TLS layer. */
+gboolean srv_app_serial_revoked(SrvApp *app, const guint8 *serial, gsize len);
+void srv_app_mark_revoked(SrvApp *app, GBytes *serial);

@@ -1,0 +1,1717 @@
+/* genkanctl: the admin command line. Parses a command, finds the server and the
+ * saved session, calls the admin API over HTTPS (docs/protocol.md) and prints
+ * tables, JSON for scripts, or the QR texts and images the commands make. */
+#include "srv-ctl.h"
+
+#include "gk-enroll-code.h"
+#include "gk-json.h"
+#include "gk-qr.h"
+#include "gk-secure-file.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define PROG "genkanctl"
+#define MAX_RESPONSE (8u * 1024u * 1024u)  /* answers larger than this are refused */
+#define MAX_SESSION_FILE (16u * 1024u)
+#define MAX_SECRET 1024                      /* bytes of a typed password, NUL included */
+#define QR_MODULE_PX 8
+#define SESSION_GROUP "session"
+
+/* ======================================================================== *
+ * Saved session                                                           *
+ * ======================================================================== */
+
+char *
+srv_ctl_session_path(void)
+{
+  /* Read on every call (g_get_user_config_dir() caches), and ignore a relative
+   * value as the XDG base directory spec asks. */
+  const char *xdg = g_getenv("XDG_CONFIG_HOME");
+  if (xdg != NULL && g_path_is_absolute(xdg))
+    return g_build_filename(xdg, "genkan", "session", NULL);
+  return g_build_filename(g_get_home_dir(), ".config", "genkan", "session", NULL);
+}
+
+void
+srv_ctl_session_clear(SrvCtlSession *session)
+{
+  if (session == NULL)
+    return;
+  g_clear_pointer(&session->server, g_free);
+  g_clear_pointer(&session->ca, g_free);
+  g_clear_pointer(&session->user, g_free);
+  if (session->token != NULL) {
+    sodium_memzero(session->token, strlen(session->token));
+    g_clear_pointer(&session->token, g_free);
+  }
+}
+
+gboolean
+srv_ctl_session_save(const SrvCtlSession *session, GError **error)
+{
+  g_return_val_if_fail(session != NULL && session->server != NULL && session->token != NULL, FALSE);
+
+  g_autofree char *path = srv_ctl_session_path();
+  g_autofree char *dir = g_path_get_dirname(path);
+  if (g_mkdir_with_parents(dir, 0700) != 0) {
+    int saved = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved), "cannot create %s: %s", dir,
+                g_strerror(saved));
+    return FALSE;
+  }
+
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_key_file_set_string(kf, SESSION_GROUP, "server", session->server);
+  if (session->ca != NULL)
+    g_key_file_set_string(kf, SESSION_GROUP, "ca", session->ca);
+  if (session->user != NULL)
+    g_key_file_set_string(kf, SESSION_GROUP, "user", session->user);
+  g_key_file_set_string(kf, SESSION_GROUP, "token", session->token);
+  gsize len = 0;
+  char *data = g_key_file_to_data(kf, &len, NULL);
+  gboolean ok = gk_secure_file_write(path, data, len, FALSE, error);
+  sodium_memzero(data, len);
+  g_free(data);
+  return ok;
+}
+
+gboolean
+srv_ctl_session_load(SrvCtlSession *out, GError **error)
+{
+  g_return_val_if_fail(out != NULL, FALSE);
+  memset(out, 0, sizeof *out);
+
+  g_autofree char *path = srv_ctl_session_path();
+  guint8 *data = NULL;
+  gsize len = 0;
+  if (!gk_secure_file_read(path, MAX_SESSION_FILE, &data, &len, error))
+    return FALSE;
+
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  gboolean ok = g_key_file_load_from_data(kf, (const char *) data, len, G_KEY_FILE_NONE, error);
+  gk_secure_free(data, len);
+  if (!ok) {
+    g_prefix_error(error, "%s: ", path);
+    return FALSE;
+  }
+  out->server = g_key_file_get_string(kf, SESSION_GROUP, "server", NULL);
+  out->token = g_key_file_get_string(kf, SESSION_GROUP, "token", NULL);
+  out->ca = g_key_file_get_string(kf, SESSION_GROUP, "ca", NULL);
+  out->user = g_key_file_get_string(kf, SESSION_GROUP, "user", NULL);
+  if (out->server == NULL || out->token == NULL || *out->token == '\0') {
+    srv_ctl_session_clear(out);
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                "%s: no server or token in the session file", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+srv_ctl_session_delete(GError **error)
+{
+  g_autofree char *path = srv_ctl_session_path();
+  if (g_unlink(path) != 0 && errno != ENOENT) {
+    int saved = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved), "cannot remove %s: %s", path,
+                g_strerror(saved));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ======================================================================== *
+ * Small parsers and formatters                                             *
+ * ======================================================================== */
+
+static gboolean
+host_chars_ok(const char *host)
+{
+  for (const char *p = host; *p != '\0'; p++)
+    if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-' && *p != ':')
+      return FALSE;
+  return TRUE;
+}
+
+char *
+srv_ctl_normalize_server(const char *url, GError **error)
+{
+  g_return_val_if_fail(url != NULL, NULL);
+
+  if (g_ascii_strncasecmp(url, "http://", 7) == 0) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "refusing %s: " PROG " talks to the server over HTTPS only (https://HOST:PORT)", url);
+    return NULL;
+  }
+  g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL || g_ascii_strcasecmp(g_uri_get_scheme(uri), "https") != 0) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "bad server address %s: expected https://HOST[:PORT]", url);
+    return NULL;
+  }
+  const char *host = g_uri_get_host(uri);
+  const char *path = g_uri_get_path(uri);
+  if (host == NULL || *host == '\0' || !host_chars_ok(host) || g_uri_get_userinfo(uri) != NULL ||
+      g_uri_get_query(uri) != NULL || g_uri_get_fragment(uri) != NULL ||
+      (path != NULL && *path != '\0' && strcmp(path, "/") != 0)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "bad server address %s: expected https://HOST[:PORT] and nothing else", url);
+    return NULL;
+  }
+  gboolean v6 = strchr(host, ':') != NULL;
+  g_autofree char *lower = g_ascii_strdown(host, -1);
+  int port = g_uri_get_port(uri);
+  if (port > 0)
+    return g_strdup_printf("https://%s%s%s:%d", v6 ? "[" : "", lower, v6 ? "]" : "", port);
+  return g_strdup_printf("https://%s%s%s", v6 ? "[" : "", lower, v6 ? "]" : "");
+}
+
+static gboolean
+take_digits(const char **p, int n, int *out)
+{
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!g_ascii_isdigit((*p)[i]))
+      return FALSE;
+    v = v * 10 + ((*p)[i] - '0');
+  }
+  *p += n;
+  *out = v;
+  return TRUE;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM[:SS][Z|±HH[:]MM|±HH]"; without a zone the time is local. */
+static GDateTime *
+parse_simple_time(const char *text)
+{
+  const char *p = text;
+  int y, mo, d, h, mi, s = 0;
+  if (!take_digits(&p, 4, &y) || *p++ != '-' || !take_digits(&p, 2, &mo) || *p++ != '-' ||
+      !take_digits(&p, 2, &d))
+    return NULL;
+  if (*p != 'T' && *p != 't' && *p != ' ')
+    return NULL;
+  p++;
+  if (!take_digits(&p, 2, &h) || *p++ != ':' || !take_digits(&p, 2, &mi))
+    return NULL;
+  if (*p == ':') {
+    p++;
+    if (!take_digits(&p, 2, &s))
+      return NULL;
+  }
+  g_autoptr(GTimeZone) tz = NULL;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+    tz = g_time_zone_new_utc();
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+    if (!take_digits(&p, 2, &oh))
+      return NULL;
+    if (*p == ':')
+      p++;
+    if (g_ascii_isdigit(*p) && !take_digits(&p, 2, &om))
+      return NULL;
+    if (oh > 23 || om > 59)
+      return NULL;
+    tz = g_time_zone_new_offset(sign * (oh * 3600 + om * 60));
+  } else {
+    tz = g_time_zone_new_local();
+  }
+  if (*p != '\0' || tz == NULL || h > 23 || mi > 59 || s > 59)
+    return NULL;
+  return g_date_time_new(tz, y, mo, d, h, mi, s); /* NULL for 2026-02-30 and the like */
+}
+
+gboolean
+srv_ctl_parse_time(const char *text, gint64 *out_unix, GError **error)
+{
+  g_return_val_if_fail(text != NULL && out_unix != NULL, FALSE);
+
+  if (*text != '\0' && strspn(text, "0123456789") == strlen(text)) {
+    guint64 v = 0;
+    /* Up to the year 9999, like every other form. */
+    if (!g_ascii_string_to_unsigned(text, 10, 0, G_GINT64_CONSTANT(253402300799), &v, NULL))
+      goto bad;
+    *out_unix = (gint64) v;
+    return TRUE;
+  }
+  GDateTime *dt = parse_simple_time(text);
+  if (dt == NULL)
+    dt = g_date_time_new_from_iso8601(text, NULL); /* other ISO 8601 forms, with a zone */
+  if (dt == NULL)
+    goto bad;
+  *out_unix = g_date_time_to_unix(dt);
+  g_date_time_unref(dt);
+  return TRUE;
+
+bad:
+  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+              "cannot read the time \"%s\": use 2026-11-22T09:00:00Z, 2026-11-22T09:00+09:00, "
+              "\"2026-11-22 09:00\" (local time) or Unix seconds", text);
+  return FALSE;
+}
+
+char *
+srv_ctl_format_time(gint64 unix_seconds)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(unix_seconds);
+  if (dt == NULL)
+    return g_strdup_printf("%" G_GINT64_FORMAT, unix_seconds);
+  return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+/* Text from the server goes to a terminal: control and format characters (escape
+ * sequences, bidi overrides) become '?'. */
+static char *
+display_text(const char *s)
+{
+  GString *out = g_string_new(NULL);
+  if (!g_utf8_validate(s, -1, NULL)) {
+    g_string_append(out, "?");
+    return g_string_free(out, FALSE);
+  }
+  for (const char *p = s; *p != '\0'; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (g_unichar_iscntrl(c) || g_unichar_type(c) == G_UNICODE_FORMAT)
+      g_string_append_c(out, '?');
+    else
+      g_string_append_unichar(out, c);
+  }
+  return g_string_free(out, FALSE);
+}
+
+/* Columns a terminal gives the string (CJK and kana take two). */
+static gsize
+display_width(const char *s)
+{
+  gsize w = 0;
+  for (const char *p = s; *p != '\0'; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (g_unichar_iszerowidth(c))
+      continue;
+    w += g_unichar_iswide(c) ? 2 : 1;
+  }
+  return w;
+}
+
+/* A text the server sent that must travel as one line (QR texts, codes). */
+static gboolean
+single_line_ascii(const char *s)
+{
+  if (s == NULL || *s == '\0')
+    return FALSE;
+  for (const char *p = s; *p != '\0'; p++)
+    if ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e)
+      return FALSE;
+  return TRUE;
+}
+
+/* Path segments we put in a URL: ids only. */
+static gboolean
+id_ok(const char *id)
+{
+  gsize n = strlen(id);
+  if (n == 0 || n > 128)
+    return FALSE;
+  for (const char *p = id; *p != '\0'; p++)
+    if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+/* ======================================================================== *
+ * Tables                                                                    *
+ * ======================================================================== */
+
+typedef enum { COL_TEXT, COL_TIME, COL_BOOL } ColKind;
+
+typedef struct {
+  const char *title;
+  const char *member;
+  ColKind kind;
+} Column;
+
+static char *
+cell_text(JsonObject *o, const Column *col)
+{
+  JsonNode *n = json_object_get_member(o, col->member);
+  if (n == NULL || JSON_NODE_HOLDS_NULL(n))
+    return g_strdup("-");
+  if (!JSON_NODE_HOLDS_VALUE(n))
+    return g_strdup("?");
+  GType t = json_node_get_value_type(n);
+  if (t == G_TYPE_STRING)
+    return display_text(json_node_get_string(n));
+  if (t == G_TYPE_INT64) {
+    gint64 v = json_node_get_int(n);
+    if (col->kind == COL_TIME)
+      return v > 0 ? srv_ctl_format_time(v) : g_strdup("-");
+    if (col->kind == COL_BOOL)
+      return g_strdup(v ? "yes" : "no");
+    return g_strdup_printf("%" G_GINT64_FORMAT, v);
+  }
+  if (t == G_TYPE_BOOLEAN)
+    return g_strdup(json_node_get_boolean(n) ? "yes" : "no");
+  if (t == G_TYPE_DOUBLE)
+    return g_strdup_printf("%g", json_node_get_double(n));
+  return g_strdup("?");
+}
+
+static void
+print_table(JsonArray *rows, const Column *cols, guint ncols)
+{
+  guint nrows = json_array_get_length(rows);
+  g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
+  gsize widths[16] = { 0 };
+  g_assert(ncols <= G_N_ELEMENTS(widths));
+  for (guint c = 0; c < ncols; c++)
+    widths[c] = display_width(cols[c].title);
+  for (guint r = 0; r < nrows; r++) {
+    JsonNode *node = json_array_get_element(rows, r);
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+    for (guint c = 0; c < ncols; c++) {
+      char *text = o != NULL ? cell_text(o, &cols[c]) : g_strdup("?");
+      widths[c] = MAX(widths[c], display_width(text));
+      g_ptr_array_add(cells, text);
+    }
+  }
+  GString *line = g_string_new(NULL);
+  for (guint r = 0; r <= nrows; r++) {
+    g_string_truncate(line, 0);
+    for (guint c = 0; c < ncols; c++) {
+      const char *text = r == 0 ? cols[c].title : g_ptr_array_index(cells, (r - 1) * ncols + c);
+      g_string_append(line, text);
+      if (c + 1 < ncols)
+        for (gsize pad = display_width(text); pad < widths[c] + 2; pad++)
+          g_string_append_c(line, ' ');
+    }
+    printf("%s\n", line->str);
+  }
+  g_string_free(line, TRUE);
+}
+
+static void
+print_json(JsonNode *node)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  json_generator_set_pretty(gen, TRUE);
+  json_generator_set_indent(gen, 2);
+  json_generator_set_root(gen, node);
+  g_autofree char *text = json_generator_to_data(gen, NULL);
+  printf("%s\n", text);
+}
+
+/* ======================================================================== *
+ * Command-line state, messages                                             *
+ * ======================================================================== */
+
+typedef struct Command Command;
+
+typedef struct {
+  /* global options */
+  char *server_opt;
+  char *ca_opt;
+  gboolean json;
+  /* resolved */
+  char *server;
+  char *ca;
+  SrvCtlSession session;
+  gboolean session_matches; /* the saved session belongs to ctl->server */
+  const Command *cmd;
+} Ctl;
+
+struct Command {
+  const char *group;   /* "host" for "host add"; NULL for "login" */
+  const char *name;
+  const char *params;  /* positional arguments shown in the usage line */
+  const char *summary;
+  const char *description;
+  gboolean list;       /* accepts --json after the command */
+  int (*run)(Ctl *ctl, int argc, char **argv);
+};
+
+static void G_GNUC_PRINTF(1, 2)
+err_msg(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  fflush(stdout);
+  fprintf(stderr, "%s\n", msg);
+}
+
+static char *
+command_label(const Command *cmd)
+{
+  if (cmd->group != NULL)
+    return g_strdup_printf("%s %s", cmd->group, cmd->name);
+  return g_strdup(cmd->name);
+}
+
+static int G_GNUC_PRINTF(2, 3)
+usage_error(const Command *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  if (cmd != NULL) {
+    g_autofree char *label = command_label(cmd);
+    err_msg(PROG " %s: %s\nTry '" PROG " %s --help'.", label, msg, label);
+  } else {
+    err_msg(PROG ": %s\nTry '" PROG " --help'.", msg);
+  }
+  return SRV_CTL_EXIT_USAGE;
+}
+
+/* ======================================================================== *
+ * HTTPS                                                                     *
+ * ======================================================================== */
+
+typedef struct {
+  GByteArray *body;
+  gboolean too_large;
+} Response;
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *user_data)
+{
+  Response *resp = user_data;
+  size_t n = size * nmemb;
+  if (n > MAX_RESPONSE - resp->body->len) {
+    resp->too_large = TRUE;
+    return 0; /* CURLE_WRITE_ERROR */
+  }
+  g_byte_array_append(resp->body, (const guint8 *) ptr, (guint) n);
+  return n;
+}
+
+static void
+response_free(Response *resp)
+{
+  if (resp->body != NULL) {
+    /* Answers may carry a session token. */
+    sodium_memzero(resp->body->data, resp->body->len);
+    g_byte_array_unref(resp->body);
+    resp->body = NULL;
+  }
+}
+
+static void
+print_server_error(Ctl *ctl, long status, const guint8 *body, gsize len, const char **out_code)
+{
+  static const GkJsonField error_fields[] = {
+    { "status", GK_JSON_INT, FALSE, 0, 999 },
+    { "code", GK_JSON_STRING, TRUE, 1, 64 },
+    { "message", GK_JSON_STRING, FALSE, 0, 4096 },
+  };
+  static char code_copy[65];
+  *out_code = NULL;
+
+  g_autoptr(JsonNode) root = len > 0 ? gk_json_parse_object((const char *) body, len, MAX_RESPONSE, NULL) : NULL;
+  JsonObject *o = root != NULL ? json_node_get_object(root) : NULL;
+  JsonNode *e = o != NULL ? json_object_get_member(o, "error") : NULL;
+  JsonObject *eo = e != NULL && JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
+  if (eo == NULL || !gk_json_check(eo, error_fields, G_N_ELEMENTS(error_fields), TRUE, "error", NULL)) {
+    err_msg("error: the server answered HTTP %ld", status);
+    return;
+  }
+  const char *code = gk_json_get_string(eo, "code", "");
+  g_autofree char *code_shown = display_text(code);
+  g_autofree char *message = display_text(gk_json_get_string(eo, "message", code));
+  err_msg("error: %s (%s)", message, code_shown);
+  g_strlcpy(code_copy, code, sizeof code_copy);
+  *out_code = code_copy;
+
+  if (strcmp(code, "unauthenticated") == 0 && ctl->cmd != NULL && strcmp(ctl->cmd->name, "login") != 0)
+    err_msg("hint: the session has ended or is missing: run " PROG " login --user NAME");
+  else if (strcmp(code, "password-change-required") == 0 && ctl->cmd != NULL && strcmp(ctl->cmd->name, "login") != 0)
+    err_msg("hint: the password must be changed first: run " PROG " login --user NAME --new-password");
+}
+
+/* Sends one request. With @with_token the saved session's token goes along.
+ * On success (2xx and a JSON object) returns 0 and the answer in @out_root;
+ * otherwise prints the error and returns an exit status; @out_error_code, when
+ * not NULL, gets the server's error code (static storage). */
+static int
+api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize body_len,
+         gboolean with_token, JsonNode **out_root, const char **out_error_code)
+{
+  int status = SRV_CTL_EXIT_FAILURE;
+  CURL *curl = NULL;
+  struct curl_slist *headers = NULL;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  Response resp = { .body = g_byte_array_sized_new(16384) };
+  g_autofree char *url = g_strconcat(ctl->server, path, NULL);
+  const char *dummy_code = NULL;
+  g_autoptr(GError) error = NULL;
+  if (out_error_code == NULL)
+    out_error_code = &dummy_code;
+  *out_error_code = NULL;
+  *out_root = NULL;
+
+  curl = curl_easy_init();
+  if (curl == NULL) {
+    err_msg("error: cannot start libcurl");
+    goto out;
+  }
+  headers = curl_slist_append(headers, "Accept: application/json");
+  headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+  if (body != NULL)
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+  if (with_token) {
+    g_autofree char *auth = g_strconcat("Authorization: Bearer ", ctl->session.token, NULL);
+    headers = curl_slist_append(headers, auth);
+    sodium_memzero(auth, strlen(auth));
+  }
+  if (headers == NULL) {
+    err_msg("error: out of memory");
+    goto out;
+  }
+
+  gboolean setopt_ok =
+    curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_SSLVERSION,
+                     (long) (CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2)) == CURLE_OK &&
+    (ctl->ca == NULL || curl_easy_setopt(curl, CURLOPT_CAINFO, ctl->ca) == CURLE_OK) &&
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, PROG "/" GENKAN_VERSION) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
+  if (setopt_ok && body != NULL)
+    setopt_ok = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+                curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len) == CURLE_OK;
+  if (!setopt_ok) {
+    err_msg("error: this libcurl lacks a required option (HTTPS, TLS 1.2)");
+    goto out;
+  }
+
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc != CURLE_OK) {
+    if (resp.too_large)
+      err_msg("error: the answer from %s is larger than %u bytes", ctl->server, MAX_RESPONSE);
+    else
+      err_msg("error: cannot talk to %s: %s", ctl->server, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+      err_msg("hint: give the server's CA certificate (DIR/ca.crt) with --ca FILE or GENKAN_CA");
+    goto out;
+  }
+  long http_status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
+  if (http_status < 200 || http_status > 299) {
+    print_server_error(ctl, http_status, resp.body->data, resp.body->len, out_error_code);
+    goto out;
+  }
+  JsonNode *root = gk_json_parse_object((const char *) resp.body->data, resp.body->len, MAX_RESPONSE, &error);
+  if (root == NULL) {
+    err_msg("error: the server's answer is not valid: %s", error->message);
+    goto out;
+  }
+  *out_root = root;
+  status = SRV_CTL_EXIT_OK;
+
+out:
+  response_free(&resp);
+  if (headers != NULL)
+    curl_slist_free_all(headers);
+  if (curl != NULL)
+    curl_easy_cleanup(curl);
+  return status;
+}
+
+/* Checks the fields of an answer a command relies on (others are allowed: a
+ * newer server may add some). */
+static JsonObject *
+answer_object(JsonNode *root, const GkJsonField *fields, gsize n_fields)
+{
+  g_autoptr(GError) error = NULL;
+  JsonObject *o = json_node_get_object(root);
+  if (!gk_json_check(o, fields, n_fields, TRUE, "answer", &error)) {
+    err_msg("error: the server's answer is not valid: %s", error->message);
+    return NULL;
+  }
+  return o;
+}
+
+static JsonArray *
+answer_array(JsonNode *root, const char *member, JsonNode **out_node)
+{
+  JsonObject *o = json_node_get_object(root);
+  JsonNode *n = json_object_get_member(o, member);
+  if (n == NULL || !JSON_NODE_HOLDS_ARRAY(n)) {
+    err_msg("error: the server's answer has no \"%s\" list", member);
+    return NULL;
+  }
+  *out_node = n;
+  return json_node_get_array(n);
+}
+
+/* ======================================================================== *
+ * Server, CA and session resolution                                         *
+ * ======================================================================== */
+
+static int
+resolve_server(Ctl *ctl, gboolean need_token)
+{
+  g_autoptr(GError) error = NULL;
+  const char *server_text = ctl->server_opt != NULL ? ctl->server_opt : g_getenv("GENKAN_SERVER");
+  const char *ca_text = ctl->ca_opt != NULL ? ctl->ca_opt : g_getenv("GENKAN_CA");
+  if (server_text != NULL && *server_text == '\0')
+    server_text = NULL;
+  if (ca_text != NULL && *ca_text == '\0')
+    ca_text = NULL;
+
+  gboolean have_session = srv_ctl_session_load(&ctl->session, &error);
+  if (!have_session) {
+    if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      err_msg("warning: ignoring the saved session: %s", error->message);
+    g_clear_error(&error);
+  }
+
+  if (server_text != NULL) {
+    ctl->server = srv_ctl_normalize_server(server_text, &error);
+    if (ctl->server == NULL)
+      return usage_error(NULL, "%s", error->message);
+  } else if (have_session) {
+    ctl->server = g_strdup(ctl->session.server);
+  } else {
+    return usage_error(NULL, "no server configured: give --server https://HOST:PORT, set GENKAN_SERVER, "
+                             "or log in first with " PROG " --server URL --ca FILE login --user NAME");
+  }
+
+  /* A token is only ever sent to the server it came from. */
+  ctl->session_matches = have_session && g_strcmp0(ctl->session.server, ctl->server) == 0;
+  if (ca_text != NULL)
+    ctl->ca = g_canonicalize_filename(ca_text, NULL);
+  else if (ctl->session_matches && ctl->session.ca != NULL)
+    ctl->ca = g_strdup(ctl->session.ca);
+  if (ctl->ca != NULL && !g_file_test(ctl->ca, G_FILE_TEST_IS_REGULAR))
+    return usage_error(NULL, "cannot read the CA certificate %s", ctl->ca);
+
+  if (need_token && !ctl->session_matches) {
+    err_msg("error: not logged in to %s: run " PROG " login --user NAME", ctl->server);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  return SRV_CTL_EXIT_OK;
+}
+
+/* ======================================================================== *
+ * Passwords                                                                 *
+ * ======================================================================== */
+
+static volatile sig_atomic_t prompt_signal;
+
+static void
+on_prompt_signal(int signo)
+{
+  prompt_signal = signo;
+}
+
+/* Reads one line from /dev/tty with echo off into @buf (sodium_malloc'ed,
+ * MAX_SECRET bytes). Refuses to read when echo cannot be turned off. */
+static gboolean
+prompt_secret(const char *prompt, char *buf, GError **error)
+{
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU };
+  struct sigaction old_actions[G_N_ELEMENTS(sigs)];
+  struct termios old_tio, tio;
+  gboolean ok = FALSE, too_long = FALSE;
+  gsize len = 0;
+
+  int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_NXIO,
+                        "no terminal to ask for the password on: set GENKAN_PASSWORD "
+                        "(and GENKAN_NEW_PASSWORD)");
+    return FALSE;
+  }
+  if (tcgetattr(fd, &old_tio) != 0) {
+    close(fd);
+    g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_NXIO, "/dev/tty is not a terminal");
+    return FALSE;
+  }
+
+  prompt_signal = 0;
+  struct sigaction sa = { .sa_handler = on_prompt_signal }; /* no SA_RESTART: read() returns */
+  sigemptyset(&sa.sa_mask);
+  for (gsize i = 0; i < G_N_ELEMENTS(sigs); i++)
+    sigaction(sigs[i], &sa, &old_actions[i]);
+
+  tio = old_tio;
+  tio.c_lflag &= ~(tcflag_t) (ECHO | ECHOE | ECHOK | ECHONL);
+  tio.c_lflag |= ICANON;
+  struct termios check;
+  if (tcsetattr(fd, TCSAFLUSH, &tio) != 0 || tcgetattr(fd, &check) != 0 || (check.c_lflag & ECHO) != 0) {
+    g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                        "cannot turn off echo on the terminal: refusing to read a password");
+    goto restore;
+  }
+
+  if (write(fd, prompt, strlen(prompt)) < 0) {
+    /* The prompt is a courtesy; reading still works. */
+  }
+  for (;;) {
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR && prompt_signal == 0)
+      continue;
+    if (n < 0 || prompt_signal != 0) {
+      g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INTR, "interrupted");
+      goto restore;
+    }
+    if (n == 0 || c == '\n' || c == '\r')
+      break;
+    if (len + 1 < MAX_SECRET)
+      buf[len++] = c;
+    else
+      too_long = TRUE;
+  }
+  buf[len] = '\0';
+  if (too_long) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG, "the password is longer than %d bytes",
+                MAX_SECRET - 1);
+    goto restore;
+  }
+  ok = TRUE;
+
+restore:
+  tcsetattr(fd, TCSAFLUSH, &old_tio);
+  if (write(fd, "\n", 1) < 0) {
+    /* nothing to do */
+  }
+  close(fd);
+  for (gsize i = 0; i < G_N_ELEMENTS(sigs); i++)
+    sigaction(sigs[i], &old_actions[i], NULL);
+  if (!ok)
+    sodium_memzero(buf, MAX_SECRET);
+  if (prompt_signal == SIGINT || prompt_signal == SIGTERM || prompt_signal == SIGHUP ||
+      prompt_signal == SIGQUIT) {
+    /* The terminal is sane again: die of the signal as the user asked. */
+    sodium_memzero(buf, MAX_SECRET);
+    raise(prompt_signal);
+  }
+  return ok;
+}
+
+/* The password from @env_name, or asked on the terminal (@repeat: twice). */
+static gboolean
+get_secret(const char *env_name, const char *prompt, const char *repeat_prompt, char *buf, GError **error)
+{
+  const char *env = g_getenv(env_name);
+  if (env != NULL) {
+    if (strlen(env) >= MAX_SECRET) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG, "%s is longer than %d bytes",
+                  env_name, MAX_SECRET - 1);
+      return FALSE;
+    }
+    g_strlcpy(buf, env, MAX_SECRET);
+    return TRUE;
+  }
+  if (!prompt_secret(prompt, buf, error))
+    return FALSE;
+  if (repeat_prompt != NULL) {
+    char *again = sodium_malloc(MAX_SECRET);
+    if (again == NULL) {
+      g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "out of memory");
+      return FALSE;
+    }
+    gboolean ok = prompt_secret(repeat_prompt, again, error);
+    if (ok && sodium_memcmp(buf, again, MAX_SECRET) != 0) {
+      g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "the two passwords differ");
+      ok = FALSE;
+    }
+    sodium_free(again);
+    if (!ok)
+      return FALSE;
+  }
+  if (*buf == '\0') {
+    g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "empty password");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* JSON string with escapes, into @out which has room (6 bytes per input byte). */
+static void
+append_json_string(GString *out, const char *s)
+{
+  g_string_append_c(out, '"');
+  for (const unsigned char *p = (const unsigned char *) s; *p != '\0'; p++) {
+    if (*p == '"' || *p == '\\') {
+      g_string_append_c(out, '\\');
+      g_string_append_c(out, (char) *p);
+    } else if (*p < 0x20) {
+      g_string_append_printf(out, "\\u%04x", *p);
+    } else {
+      g_string_append_c(out, (char) *p);
+    }
+  }
+  g_string_append_c(out, '"');
+}
+
+/* ======================================================================== *
+ * Commands                                                                  *
+ * ======================================================================== */
+
+static int cmd_login(Ctl *ctl, int argc, char **argv);
+static int cmd_logout(Ctl *ctl, int argc, char **argv);
+static int cmd_host_add(Ctl *ctl, int argc, char **argv);
+static int cmd_host_list(Ctl *ctl, int argc, char **argv);
+static int cmd_ticket_issue(Ctl *ctl, int argc, char **argv);
+static int cmd_device_enroll_code(Ctl *ctl, int argc, char **argv);
+static int cmd_device_list(Ctl *ctl, int argc, char **argv);
+static int cmd_device_revoke(Ctl *ctl, int argc, char **argv);
+static int cmd_checkins_list(Ctl *ctl, int argc, char **argv);
+static int cmd_alerts_list(Ctl *ctl, int argc, char **argv);
+
+static const Command commands[] = {
+  { NULL, "login", NULL, "Log in and save the session",
+    "The password comes from GENKAN_PASSWORD or is asked on the terminal (not echoed).\n"
+    "With --new-password the new one comes from GENKAN_NEW_PASSWORD or is asked twice.\n"
+    "The session (server, CA file, token) is saved to $XDG_CONFIG_HOME/genkan/session\n"
+    "(mode 0600); later commands use it when no --server/--ca or GENKAN_SERVER/GENKAN_CA\n"
+    "is given.", FALSE, cmd_login },
+  { NULL, "logout", NULL, "End the session and forget it", NULL, FALSE, cmd_logout },
+  { "host", "add", NULL, "Add a host (a member of staff who receives visitors)",
+    "Prints the new host's id.", FALSE, cmd_host_add },
+  { "host", "list", NULL, "List hosts", NULL, TRUE, cmd_host_list },
+  { "ticket", "issue", NULL, "Issue a visitor ticket",
+    "Times T: 2026-11-22T09:00:00Z, 2026-11-22T09:00+09:00, \"2026-11-22 09:00\" (local\n"
+    "time) or Unix seconds. The window defaults to now ... now + 24 h.\n"
+    "Prints a summary, then the ticket's QR text as the last line.", FALSE, cmd_ticket_issue },
+  { "device", "enroll-code", NULL, "Make a one-time enrollment code for a new device",
+    "Prints the code as the last line (on a terminal, its QR code above it).", FALSE,
+    cmd_device_enroll_code },
+  { "device", "list", NULL, "List devices", NULL, TRUE, cmd_device_list },
+  { "device", "revoke", "ID", "Revoke a device (it is refused and told to wipe its data)", NULL, FALSE,
+    cmd_device_revoke },
+  { "checkins", "list", NULL, "List recent check-ins", NULL, TRUE, cmd_checkins_list },
+  { "alerts", "list", NULL, "List alerts (double entries and the like)", NULL, TRUE, cmd_alerts_list },
+};
+
+static void
+print_top_help(FILE *out)
+{
+  fprintf(out,
+          "Usage: " PROG " [--server URL] [--ca FILE] [--json] COMMAND [OPTIONS...]\n"
+          "\n"
+          "Genkan admin command line.\n"
+          "\n"
+          "Commands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
+    g_autofree char *label = command_label(&commands[i]);
+    g_autofree char *with_params =
+      commands[i].params != NULL ? g_strdup_printf("%s %s", label, commands[i].params) : g_strdup(label);
+    fprintf(out, "  %-22s %s\n", with_params, commands[i].summary);
+  }
+  fprintf(out,
+          "\n"
+          "Global options:\n"
+          "  --server URL     the server's admin address, https://HOST:PORT (env GENKAN_SERVER)\n"
+          "  --ca FILE        the server's CA certificate, DIR/ca.crt (env GENKAN_CA)\n"
+          "  --json           print the server's JSON (list commands and answers)\n"
+          "  --version        print the version\n"
+          "  -h, --help       show this help; '" PROG " COMMAND --help' shows a command's options\n"
+          "\n"
+          "Without --server/--ca or the variables, the server and CA saved by login are used.\n"
+          "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
+}
+
+static void
+print_group_help(FILE *out, const char *group)
+{
+  fprintf(out, "Usage: " PROG " %s COMMAND [OPTIONS...]\n\nCommands:\n", group);
+  for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
+    if (g_strcmp0(commands[i].group, group) == 0) {
+      g_autofree char *label = command_label(&commands[i]);
+      g_autofree char *with_params =
+        commands[i].params != NULL ? g_strdup_printf("%s %s", label, commands[i].params) : g_strdup(label);
+      fprintf(out, "  %-22s %s\n", with_params, commands[i].summary);
+    }
+}
+
+/* Parses a command's options. Returns -1 to go on (positional arguments left in
+ * argv[1..]), or an exit status (after --help or a usage error). */
+static int
+parse_command_options(Ctl *ctl, const GOptionEntry *entries, int *argc, char ***argv)
+{
+  const Command *cmd = ctl->cmd;
+  gboolean help = FALSE;
+  GOptionEntry common[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &ctl->json, "Print the server's JSON for scripts", NULL },
+    { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new(cmd->params);
+  g_option_context_set_help_enabled(ctx, FALSE);
+  g_option_context_set_summary(ctx, cmd->summary);
+  if (cmd->description != NULL)
+    g_option_context_set_description(ctx, cmd->description);
+  if (entries != NULL)
+    g_option_context_add_main_entries(ctx, entries, NULL);
+  g_option_context_add_main_entries(ctx, cmd->list ? common : common + 1, NULL);
+
+  /* Text options are declared G_OPTION_ARG_FILENAME: GOption then keeps the bytes
+   * as they are instead of converting from the locale's charset, so names in kana
+   * work under LANG=C too (run() has checked that every argument is UTF-8). The
+   * strv variant frees what it removes. */
+  g_autoptr(GError) error = NULL;
+  gboolean parsed = g_option_context_parse_strv(ctx, argv, &error);
+  *argc = (int) g_strv_length(*argv);
+  if (!parsed)
+    return usage_error(cmd, "%s", error->message);
+  if (help) {
+    g_autofree char *text = g_option_context_get_help(ctx, TRUE, NULL);
+    fputs(text, stdout);
+    return SRV_CTL_EXIT_OK;
+  }
+  /* A "--" GOption leaves in place ends the options; it is not an argument. */
+  if (*argc > 1 && strcmp((*argv)[1], "--") == 0) {
+    g_free((*argv)[1]);
+    memmove(&(*argv)[1], &(*argv)[2], (gsize) (*argc - 1) * sizeof(char *));
+    (*argc)--;
+  }
+  int want = cmd->params != NULL ? 2 : 1;
+  if (*argc > want)
+    return usage_error(cmd, "unexpected argument '%s'", (*argv)[want]);
+  if (*argc < want)
+    return usage_error(cmd, "missing %s", cmd->params);
+  return -1;
+}
+
+static int
+require_option(const Command *cmd, const char *value, const char *option)
+{
+  if (value == NULL || *value == '\0')
+    return usage_error(cmd, "%s is required", option);
+  return -1;
+}
+
+/* ---- login / logout ------------------------------------------------------------ */
+
+static int
+cmd_login(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *user = NULL;
+  gboolean new_password = FALSE;
+  GOptionEntry entries[] = {
+    { "user", 'u', 0, G_OPTION_ARG_FILENAME, &user, "Account name (required)", "NAME" },
+    { "new-password", 0, 0, G_OPTION_ARG_NONE, &new_password, "Set a new password while logging in", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, user, "--user")) >= 0)
+    return rc;
+  if (strlen(user) > 128 || !g_utf8_validate(user, -1, NULL))
+    return usage_error(ctl->cmd, "bad user name");
+  if ((rc = resolve_server(ctl, FALSE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  rc = SRV_CTL_EXIT_FAILURE;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *prompt = g_strdup_printf("Password for %s: ", user);
+  g_autofree char *role = NULL, *user_shown = NULL, *path = NULL;
+  const char *code = NULL;
+  JsonObject *o = NULL;
+  char *password = sodium_malloc(MAX_SECRET);
+  char *fresh = new_password ? sodium_malloc(MAX_SECRET) : NULL;
+  char *body = NULL;
+  gsize body_cap = 0, body_len = 0;
+  JsonNode *root = NULL;
+  if (password == NULL || (new_password && fresh == NULL)) {
+    err_msg("error: out of memory");
+    goto out;
+  }
+  memset(password, 0, MAX_SECRET);
+  if (fresh != NULL)
+    memset(fresh, 0, MAX_SECRET);
+
+  if (!get_secret("GENKAN_PASSWORD", prompt, NULL, password, &error) ||
+      (new_password && !get_secret("GENKAN_NEW_PASSWORD", "New password: ", "New password again: ", fresh, &error))) {
+    err_msg("error: %s", error->message);
+    goto out;
+  }
+
+  /* The body holds passwords: built by hand (json-glib would keep copies it
+   * frees without zeroing) in buffers sized up front, then zeroed. */
+  body_cap = 64 + 6 * (strlen(user) + strlen(password) + (fresh != NULL ? strlen(fresh) : 0));
+  body = sodium_malloc(body_cap);
+  if (body == NULL) {
+    err_msg("error: out of memory");
+    goto out;
+  }
+  {
+    /* Sized for the worst case, so it never reallocates. */
+    GString *s = g_string_sized_new(body_cap);
+    g_string_append(s, "{\"username\":");
+    append_json_string(s, user);
+    g_string_append(s, ",\"password\":");
+    append_json_string(s, password);
+    if (fresh != NULL) {
+      g_string_append(s, ",\"new_password\":");
+      append_json_string(s, fresh);
+    }
+    g_string_append_c(s, '}');
+    g_assert(s->len < body_cap);
+    memcpy(body, s->str, s->len + 1);
+    body_len = s->len;
+    sodium_memzero(s->str, s->allocated_len);
+    g_string_free(s, TRUE);
+  }
+  sodium_memzero(password, MAX_SECRET);
+  if (fresh != NULL)
+    sodium_memzero(fresh, MAX_SECRET);
+
+  rc = api_call(ctl, "POST", "/v1/login", body, body_len, FALSE, &root, &code);
+  if (rc != SRV_CTL_EXIT_OK) {
+    if (g_strcmp0(code, "password-change-required") == 0 && !new_password)
+      err_msg("hint: the password must be changed first: run " PROG " login --user %s --new-password", user);
+    goto out;
+  }
+
+  static const GkJsonField fields[] = {
+    { "token", GK_JSON_STRING, TRUE, 16, 512 },
+    { "role", GK_JSON_STRING, FALSE, 0, 64 },
+    { "must_change_password", GK_JSON_BOOL, FALSE, 0, 0 },
+  };
+  o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL) {
+    rc = SRV_CTL_EXIT_FAILURE;
+    goto out;
+  }
+  SrvCtlSession session = {
+    .server = ctl->server,
+    .ca = ctl->ca,
+    .user = user,
+    .token = (char *) gk_json_get_string(o, "token", NULL),
+  };
+  if (!single_line_ascii(session.token)) {
+    err_msg("error: the server's answer is not valid: bad token");
+    rc = SRV_CTL_EXIT_FAILURE;
+    goto out;
+  }
+  if (!srv_ctl_session_save(&session, &error)) {
+    err_msg("error: cannot save the session: %s", error->message);
+    rc = SRV_CTL_EXIT_FAILURE;
+    goto out;
+  }
+  role = display_text(gk_json_get_string(o, "role", "?"));
+  user_shown = display_text(user);
+  path = srv_ctl_session_path();
+  printf("logged in to %s as %s (role %s)%s\n", ctl->server, user_shown, role,
+         new_password ? "; password changed" : "");
+  printf("session saved to %s\n", path);
+  if (gk_json_get_bool(o, "must_change_password", FALSE))
+    err_msg("hint: the password must be changed: run " PROG " login --user %s --new-password", user_shown);
+  rc = SRV_CTL_EXIT_OK;
+
+out:
+  if (root != NULL) {
+    /* The answer's token string lives in the node: zero it before freeing. */
+    JsonObject *ro = json_node_get_object(root);
+    JsonNode *tn = ro != NULL ? json_object_get_member(ro, "token") : NULL;
+    if (tn != NULL && JSON_NODE_HOLDS_VALUE(tn) && json_node_get_value_type(tn) == G_TYPE_STRING) {
+      char *t = (char *) json_node_get_string(tn);
+      sodium_memzero(t, strlen(t));
+    }
+    json_node_unref(root);
+  }
+  if (body != NULL)
+    sodium_free(body);
+  if (fresh != NULL)
+    sodium_free(fresh);
+  if (password != NULL)
+    sodium_free(password);
+  return rc;
+}
+
+static int
+cmd_logout(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  JsonNode *root = NULL;
+  const char *code = NULL;
+  rc = api_call(ctl, "POST", "/v1/logout", "{}", 2, TRUE, &root, &code);
+  if (root != NULL)
+    json_node_unref(root);
+  if (g_strcmp0(code, "unauthenticated") == 0)
+    rc = SRV_CTL_EXIT_OK; /* the session had ended already */
+
+  /* Forget the token whatever the server said: a copy kept on disk helps nobody. */
+  g_autoptr(GError) error = NULL;
+  if (!srv_ctl_session_delete(&error)) {
+    err_msg("error: %s", error->message);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (rc == SRV_CTL_EXIT_OK)
+    printf("logged out of %s\n", ctl->server);
+  else
+    err_msg("the saved session was removed; on the server it ends by itself after 30 minutes idle");
+  return rc;
+}
+
+/* ---- hosts ------------------------------------------------------------------ */
+
+static int
+cmd_host_add(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *name = NULL, *reading = NULL, *email = NULL, *department = NULL;
+  GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_FILENAME, &name, "Full name (required)", "NAME" },
+    { "reading", 0, 0, G_OPTION_ARG_FILENAME, &reading, "Reading of the name, e.g. in kana", "KANA" },
+    { "email", 0, 0, G_OPTION_ARG_FILENAME, &email, "E-mail address for notifications", "ADDR" },
+    { "department", 0, 0, G_OPTION_ARG_FILENAME, &department, "Department", "DEPT" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, name, "--name")) >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "name");
+  json_builder_add_string_value(b, name);
+  if (reading != NULL) {
+    json_builder_set_member_name(b, "reading");
+    json_builder_add_string_value(b, reading);
+  }
+  if (email != NULL) {
+    json_builder_set_member_name(b, "email");
+    json_builder_add_string_value(b, email);
+  }
+  if (department != NULL) {
+    json_builder_set_member_name(b, "department");
+    json_builder_add_string_value(b, department);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "POST", "/v1/hosts", body, strlen(body), TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  JsonObject *o = json_node_get_object(root);
+  JsonNode *id = json_object_get_member(o, "id");
+  if (id == NULL || !JSON_NODE_HOLDS_VALUE(id)) {
+    err_msg("error: the server's answer has no id");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  static const Column col = { "ID", "id", COL_TEXT };
+  g_autofree char *text = cell_text(o, &col);
+  printf("%s\n", text);
+  return SRV_CTL_EXIT_OK;
+}
+
+/* Shared by every "list" command: GET, then a table or the JSON array. */
+static int
+list_command(Ctl *ctl, const char *path, const char *member, const Column *cols, guint ncols)
+{
+  int rc = resolve_server(ctl, TRUE);
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "GET", path, NULL, 0, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  JsonNode *node = NULL;
+  JsonArray *rows = answer_array(root, member, &node);
+  if (rows == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  if (ctl->json)
+    print_json(node);
+  else
+    print_table(rows, cols, ncols);
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_host_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "ID", "id", COL_TEXT },
+    { "NAME", "name", COL_TEXT },
+    { "READING", "reading", COL_TEXT },
+    { "DEPARTMENT", "department", COL_TEXT },
+    { "EMAIL", "email", COL_TEXT },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  return list_command(ctl, "/v1/hosts", "hosts", cols, G_N_ELEMENTS(cols));
+}
+
+/* ---- tickets ------------------------------------------------------------------ */
+
+static int
+write_qr(const char *text, const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  if (!gk_qr_write_png(text, path, QR_MODULE_PX, &error)) {
+    err_msg("error: cannot write the QR image: %s", error->message);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *visitor = NULL, *host = NULL, *company = NULL, *from = NULL, *until = NULL;
+  g_autofree char *qr = NULL;
+  gboolean multi = FALSE;
+  GOptionEntry entries[] = {
+    { "visitor", 0, 0, G_OPTION_ARG_FILENAME, &visitor, "Visitor's name (required)", "NAME" },
+    { "host", 0, 0, G_OPTION_ARG_FILENAME, &host, "Host id or exact host name (required)", "HOST" },
+    { "company", 0, 0, G_OPTION_ARG_FILENAME, &company, "Visitor's company", "C" },
+    { "valid-from", 0, 0, G_OPTION_ARG_FILENAME, &from, "Start of the validity window", "T" },
+    { "valid-until", 0, 0, G_OPTION_ARG_FILENAME, &until, "End of the validity window", "T" },
+    { "multi", 0, 0, G_OPTION_ARG_NONE, &multi, "Allow several entries (default: one)", NULL },
+    { "qr", 0, 0, G_OPTION_ARG_FILENAME, &qr, "Also write the QR code as a PNG image", "FILE.png" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, visitor, "--visitor")) >= 0 ||
+      (rc = require_option(ctl->cmd, host, "--host")) >= 0)
+    return rc;
+  gint64 t_from = 0, t_until = 0;
+  g_autoptr(GError) error = NULL;
+  if ((from != NULL && !srv_ctl_parse_time(from, &t_from, &error)) ||
+      (until != NULL && !srv_ctl_parse_time(until, &t_until, &error)))
+    return usage_error(ctl->cmd, "%s", error->message);
+  if (from != NULL && until != NULL && t_until <= t_from)
+    return usage_error(ctl->cmd, "--valid-until must be later than --valid-from");
+  if (qr != NULL && *qr == '\0')
+    return usage_error(ctl->cmd, "--qr needs a file name");
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "visitor");
+  json_builder_add_string_value(b, visitor);
+  json_builder_set_member_name(b, "host");
+  json_builder_add_string_value(b, host);
+  if (company != NULL) {
+    json_builder_set_member_name(b, "company");
+    json_builder_add_string_value(b, company);
+  }
+  if (from != NULL) {
+    json_builder_set_member_name(b, "valid_from");
+    json_builder_add_int_value(b, t_from);
+  }
+  if (until != NULL) {
+    json_builder_set_member_name(b, "valid_until");
+    json_builder_add_int_value(b, t_until);
+  }
+  if (multi) {
+    json_builder_set_member_name(b, "multi");
+    json_builder_add_boolean_value(b, TRUE);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "POST", "/v1/tickets", body, strlen(body), TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  static const GkJsonField fields[] = {
+    { "ticket_id", GK_JSON_STRING, TRUE, 1, 128 },
+    { "text", GK_JSON_STRING, TRUE, 1, 4096 },
+    { "valid_from", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+    { "valid_until", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  const char *text = gk_json_get_string(o, "text", NULL);
+  if (!single_line_ascii(text)) {
+    err_msg("error: the server's answer is not valid: the ticket text is not printable ASCII");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (qr != NULL && (rc = write_qr(text, qr)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+
+  g_autofree char *id = display_text(gk_json_get_string(o, "ticket_id", ""));
+  g_autofree char *vis = display_text(visitor);
+  g_autofree char *hst = display_text(host);
+  g_autofree char *vf = srv_ctl_format_time(gk_json_get_int(o, "valid_from", 0));
+  g_autofree char *vu = srv_ctl_format_time(gk_json_get_int(o, "valid_until", 0));
+  printf("ticket       %s\n", id);
+  printf("visitor      %s\n", vis);
+  printf("host         %s\n", hst);
+  printf("valid from   %s\n", vf);
+  printf("valid until  %s\n", vu);
+  printf("entry        %s\n", multi ? "multiple" : "one-time");
+  if (qr != NULL)
+    printf("qr image     %s\n", qr);
+  printf("%s\n", text);
+  return SRV_CTL_EXIT_OK;
+}
+
+/* ---- devices ------------------------------------------------------------------ */
+
+static int
+cmd_device_enroll_code(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *name = NULL, *mode = NULL, *qr = NULL;
+  gint64 ttl = 0;
+  GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_FILENAME, &name, "Device name, e.g. \"Gate 1\" (required)", "NAME" },
+    { "mode", 0, 0, G_OPTION_ARG_FILENAME, &mode, "reception or gate (required)", "reception|gate" },
+    { "ttl", 0, 0, G_OPTION_ARG_INT64, &ttl, "Seconds the code stays valid (server default if not given)",
+      "SECONDS" },
+    { "qr", 0, 0, G_OPTION_ARG_FILENAME, &qr, "Also write the code as a PNG image", "FILE.png" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, name, "--name")) >= 0 ||
+      (rc = require_option(ctl->cmd, mode, "--mode")) >= 0)
+    return rc;
+  if (strcmp(mode, "reception") != 0 && strcmp(mode, "gate") != 0)
+    return usage_error(ctl->cmd, "--mode must be reception or gate");
+  if (ttl < 0)
+    return usage_error(ctl->cmd, "--ttl must be a positive number of seconds");
+  if (qr != NULL && *qr == '\0')
+    return usage_error(ctl->cmd, "--qr needs a file name");
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "name");
+  json_builder_add_string_value(b, name);
+  json_builder_set_member_name(b, "mode");
+  json_builder_add_string_value(b, mode);
+  if (ttl > 0) {
+    json_builder_set_member_name(b, "ttl");
+    json_builder_add_int_value(b, ttl);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "POST", "/v1/devices/enroll-codes", body, strlen(body), TRUE, &root, NULL)) !=
+      SRV_CTL_EXIT_OK)
+    return rc;
+  static const GkJsonField fields[] = {
+    { "code", GK_JSON_STRING, TRUE, 1, 4096 },
+    { "expires_at", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  const char *code = gk_json_get_string(o, "code", NULL);
+  if (!single_line_ascii(code)) {
+    err_msg("error: the server's answer is not valid: the code is not printable ASCII");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (qr != NULL && (rc = write_qr(code, qr)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+
+  /* Show where the code sends the device, so a wrong public address is caught
+   * before someone walks to the door with it. */
+  GkEnrollCode parsed;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *where = NULL;
+  if (gk_enroll_code_parse(code, 0, &parsed, &error))
+    where = g_strdup_printf("%s:%u", parsed.host, (guint) parsed.port);
+  else
+    err_msg("warning: the code does not parse here: %s", error->message);
+  sodium_memzero(&parsed, sizeof parsed);
+
+  g_autofree char *name_shown = display_text(name);
+  g_autofree char *expires = srv_ctl_format_time(gk_json_get_int(o, "expires_at", 0));
+  printf("device       %s (%s)\n", name_shown, mode);
+  if (where != NULL)
+    printf("server       %s\n", where);
+  printf("expires      %s (one use)\n", expires);
+  if (qr != NULL)
+    printf("qr image     %s\n", qr);
+  if (isatty(STDOUT_FILENO)) {
+    g_autofree char *art = gk_qr_render_terminal(code, &error);
+    if (art != NULL)
+      printf("\n%s\n", art);
+  }
+  printf("%s\n", code);
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_device_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "ID", "id", COL_TEXT },
+    { "NAME", "name", COL_TEXT },
+    { "MODE", "mode", COL_TEXT },
+    { "ENROLLED", "enrolled_at", COL_TIME },
+    { "LAST SEEN", "last_seen_at", COL_TIME },
+    { "REVOKED", "revoked_at", COL_TIME },
+    { "CLOCK OFFSET MS", "clock_offset_ms", COL_TEXT },
+    { "QUEUE", "queue_length", COL_TEXT },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  return list_command(ctl, "/v1/devices", "devices", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_device_revoke(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  const char *id = argv[1];
+  if (!id_ok(id))
+    return usage_error(ctl->cmd, "bad device id '%s'", id);
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/revoke", id);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "POST", path, "{}", 2, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  JsonObject *o = json_node_get_object(root);
+  static const Column col = { "REVOKED", "revoked_at", COL_TIME };
+  g_autofree char *when = cell_text(o, &col);
+  printf("device %s revoked at %s\n", id, when);
+  return SRV_CTL_EXIT_OK;
+}
+
+/* ---- check-ins and alerts ---------------------------------------------------------- */
+
+static int
+cmd_checkins_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "AT", "at", COL_TIME },
+    { "KIND", "kind", COL_TEXT },
+    { "DEVICE", "device_id", COL_TEXT },
+    { "VISITOR", "visitor", COL_TEXT },
+    { "TICKET", "ticket_id", COL_TEXT },
+    { "OFFLINE", "offline", COL_BOOL },
+    { "CONFLICT", "conflict", COL_BOOL },
+    { "EVENT", "event_id", COL_TEXT },
+  };
+  int limit = 0;
+  GOptionEntry entries[] = {
+    { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "At most N check-ins, newest first (server default if not given)",
+      "N" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (limit < 0 || limit > 100000)
+    return usage_error(ctl->cmd, "--limit must be 1 to 100000");
+  g_autofree char *path = limit > 0 ? g_strdup_printf("/v1/checkins?limit=%d", limit) : g_strdup("/v1/checkins");
+  return list_command(ctl, path, "checkins", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_alerts_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "ID", "id", COL_TEXT },
+    { "KIND", "kind", COL_TEXT },
+    { "CREATED", "created_at", COL_TIME },
+    { "TICKET", "ticket_id", COL_TEXT },
+    { "DEVICE", "device_id", COL_TEXT },
+    { "FIRST DEVICE", "first_device_id", COL_TEXT },
+    { "EVENT", "event_id", COL_TEXT },
+    { "FIRST EVENT", "first_event_id", COL_TEXT },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  return list_command(ctl, "/v1/alerts", "alerts", cols, G_N_ELEMENTS(cols));
+}
+
+/* ======================================================================== *
+ * Entry point                                                                *
+ * ======================================================================== */
+
+/* "--opt VALUE" or "--opt=VALUE" at argv[*i]; -1 when @a is not @opt, else an
+ * exit status (0: taken). */
+static int
+take_value(const char *opt, int argc, char **argv, int *i, char **out)
+{
+  const char *a = argv[*i];
+  gsize n = strlen(opt);
+  if (strncmp(a, opt, n) != 0 || (a[n] != '\0' && a[n] != '='))
+    return -1;
+  const char *value;
+  if (a[n] == '=') {
+    value = a + n + 1;
+  } else {
+    if (*i + 1 >= argc)
+      return usage_error(NULL, "%s needs a value", opt);
+    value = argv[++*i];
+  }
+  g_free(*out);
+  *out = g_strdup(value);
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+run(Ctl *ctl, int argc, char **argv)
+{
+  gboolean help = FALSE;
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-')
+      break;
+    int rc;
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    } else if (strcmp(a, "--json") == 0) {
+      ctl->json = TRUE;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      help = TRUE;
+    } else if (strcmp(a, "--version") == 0) {
+      printf(PROG " " GENKAN_VERSION "\n");
+      return SRV_CTL_EXIT_OK;
+    } else if ((rc = take_value("--server", argc, argv, &i, &ctl->server_opt)) >= 0 ||
+               (rc = take_value("--ca", argc, argv, &i, &ctl->ca_opt)) >= 0) {
+      if (rc != SRV_CTL_EXIT_OK)
+        return rc;
+    } else {
+      return usage_error(NULL, "unknown option '%s'", a);
+    }
+  }
+  if (i >= argc) {
+    print_top_help(help ? stdout : stderr);
+    return help ? SRV_CTL_EXIT_OK : SRV_CTL_EXIT_USAGE;
+  }
+  if (help) {
+    print_top_help(stdout);
+    return SRV_CTL_EXIT_OK;
+  }
+
+  /* Names travel in JSON, which is UTF-8. */
+  for (int k = i; k < argc; k++)
+    if (!g_utf8_validate(argv[k], -1, NULL))
+      return usage_error(NULL, "argument %d is not valid UTF-8", k);
+
+  const char *word = argv[i];
+  gboolean is_group = FALSE;
+  for (gsize c = 0; c < G_N_ELEMENTS(commands); c++) {
+    const Command *cmd = &commands[c];
+    if (cmd->group == NULL && strcmp(cmd->name, word) == 0) {
+      ctl->cmd = cmd;
+      i += 1;
+      break;
+    }
+    if (g_strcmp0(cmd->group, word) == 0) {
+      is_group = TRUE;
+      if (i + 1 < argc && strcmp(cmd->name, argv[i + 1]) == 0) {
+        ctl->cmd = cmd;
+        i += 2;
+        break;
+      }
+    }
+  }
+  if (ctl->cmd == NULL) {
+    if (!is_group)
+      return usage_error(NULL, "unknown command '%s'", word);
+    if (i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0)) {
+      print_group_help(stdout, word);
+      return SRV_CTL_EXIT_OK;
+    }
+    if (i + 1 >= argc) {
+      err_msg(PROG " %s: a command is missing", word);
+    } else {
+      err_msg(PROG " %s: unknown command '%s'", word, argv[i + 1]);
+    }
+    print_group_help(stderr, word);
+    return SRV_CTL_EXIT_USAGE;
+  }
+
+  /* The command's own argv: its name, then what follows it. */
+  g_autofree char *label = command_label(ctl->cmd);
+  g_autofree char *argv0 = g_strdup_printf(PROG " %s", label);
+  int sub_argc = argc - i + 1;
+  char **sub_argv = g_new0(char *, (gsize) sub_argc + 1);
+  sub_argv[0] = g_strdup(argv0);
+  for (int k = 1; k < sub_argc; k++)
+    sub_argv[k] = g_strdup(argv[i + k - 1]);
+  int rc = ctl->cmd->run(ctl, sub_argc, sub_argv);
+  g_strfreev(sub_argv); /* still a strv: the parser frees what it takes out */
+  return rc;
+}
+
+int
+srv_ctl_main(int argc, char **argv)
+{
+  if (sodium_init() < 0) {
+    err_msg(PROG ": cannot initialise libsodium");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    err_msg(PROG ": cannot initialise libcurl");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  Ctl ctl = { 0 };
+  int rc = run(&ctl, argc, argv);
+  fflush(stdout);
+  if (ferror(stdout) && rc == SRV_CTL_EXIT_OK) {
+    fprintf(stderr, PROG ": cannot write the output\n");
+    rc = SRV_CTL_EXIT_FAILURE;
+  }
+  srv_ctl_session_clear(&ctl.session);
+  g_free(ctl.server_opt);
+  g_free(ctl.ca_opt);
+  g_free(ctl.server);
+  g_free(ctl.ca);
+  curl_global_cleanup();
+  return rc;
+}

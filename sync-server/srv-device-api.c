@@ -1,0 +1,332 @@
+/* Device-port routes: online redemption, event push and change pull. The
+ * device is known by its client certificate; nothing in a body names it. */
+#include <string.h>
+
+#include "gk-log.h"
+#include "srv-api.h"
+#include "srv-app-private.h"
+
+#define MAX_EVENTS_PER_PUSH 500
+#define MAX_PULL_LIMIT 1000
+#define DEFAULT_PULL_LIMIT 500
+
+/* Event ids are made on devices; a narrow alphabet keeps them safe anywhere. */
+static gboolean
+event_id_ok(const char *id)
+{
+  gsize len = strlen(id);
+  if (len < 8 || len > 64)
+    return FALSE;
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static void
+reply_rejected(SrvResponse *response, const char *reason, const GkTicket *ticket)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "result");
+  json_builder_add_string_value(b, "rejected");
+  json_builder_set_member_name(b, "reason");
+  json_builder_add_string_value(b, reason);
+  if (ticket != NULL) {
+    g_autofree char *hex = gk_ticket_id_to_hex(ticket->id);
+    json_builder_set_member_name(b, "ticket_id");
+    json_builder_add_string_value(b, hex);
+  }
+  json_builder_set_member_name(b, "server_time");
+  json_builder_add_int_value(b, srv_api_now());
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+}
+
+static void
+handle_redeem(SrvApp *app, const SrvDevice *device, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "ticket", GK_JSON_STRING, TRUE, 1, 512 },
+    { "event_id", GK_JSON_STRING, TRUE, 8, 64 },
+    { "at", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  const char *text = gk_json_get_string(o, "ticket", "");
+  const char *event_id = gk_json_get_string(o, "event_id", "");
+  if (!event_id_ok(event_id)) {
+    srv_response_set_error(response, 400, "bad-request", "body.event_id must be 8-64 letters, digits, '-' or '_'");
+    return;
+  }
+
+  gint64 now = srv_api_now();
+  GkTicket ticket;
+  g_autoptr(GError) error = NULL;
+  if (!gk_ticket_decode(text, strlen(text), app->keyring, now, &ticket, &error)) {
+    gboolean verified = error->code == GK_TICKET_ERROR_EXPIRED || error->code == GK_TICKET_ERROR_NOT_YET_VALID;
+    reply_rejected(response, gk_ticket_error_reason((GkTicketError) error->code), verified ? &ticket : NULL);
+    return;
+  }
+  if ((gint64) ticket.site_id != device->site_id) {
+    reply_rejected(response, "wrong-site", &ticket);
+    return;
+  }
+
+  SrvRedeemOutcome outcome = { 0 };
+  if (!srv_store_redeem(app->store, device->id, device->site_id, ticket.id, event_id,
+                        gk_json_get_int(o, "at", now), now, &outcome, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autofree char *hex = gk_ticket_id_to_hex(ticket.id);
+  switch (outcome.result) {
+  case SRV_REDEEM_REVOKED:
+    reply_rejected(response, "revoked", &ticket);
+    break;
+  case SRV_REDEEM_UNKNOWN:
+    reply_rejected(response, "unknown-ticket", &ticket);
+    break;
+  case SRV_REDEEM_ACCEPTED:
+  case SRV_REDEEM_ALREADY_USED:
+  default: {
+    gboolean accepted = outcome.result == SRV_REDEEM_ACCEPTED;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "result");
+    json_builder_add_string_value(b, accepted ? "accepted" : "already-used");
+    json_builder_set_member_name(b, "ticket_id");
+    json_builder_add_string_value(b, hex);
+    if (!accepted) {
+      json_builder_set_member_name(b, "used_at");
+      json_builder_add_int_value(b, outcome.used_at);
+      json_builder_set_member_name(b, "used_by");
+      json_builder_add_string_value(b, outcome.used_by_device ? outcome.used_by_device : "");
+      json_builder_set_member_name(b, "used_by_name");
+      json_builder_add_string_value(b, outcome.used_by_name ? outcome.used_by_name : "");
+    }
+    json_builder_set_member_name(b, "server_time");
+    json_builder_add_int_value(b, now);
+    json_builder_end_object(b);
+    srv_api_reply(response, 200, b);
+    GK_LOG_INFO("ticket.redeem", GK_STR("device", device->id), GK_STR("ticket", hex),
+                GK_STR("result", accepted ? "accepted" : "already-used"));
+    break;
+  }
+  }
+  srv_redeem_outcome_clear(&outcome);
+}
+
+static gboolean
+parse_event(JsonNode *node, guint index, SrvEvent *out, GError **error)
+{
+  static const GkJsonField fields[] = {
+    { "id", GK_JSON_STRING, TRUE, 8, 64 },
+    { "kind", GK_JSON_STRING, TRUE, 1, 20 },
+    { "ticket_id", GK_JSON_STRING, FALSE, 32, 32 },
+    { "at", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
+    { "offline", GK_JSON_BOOL, FALSE, 0, 0 },
+    { "reason", GK_JSON_STRING, FALSE, 0, 200 },
+  };
+  static const struct {
+    const char *name;
+    SrvEventKind kind;
+  } kinds[] = {
+    { "checkin", SRV_EVENT_CHECKIN },
+    { "checkout", SRV_EVENT_CHECKOUT },
+    { "scan-rejected", SRV_EVENT_SCAN_REJECTED },
+    { "audit", SRV_EVENT_AUDIT },
+  };
+  g_autofree char *where = g_strdup_printf("events[%u]", index);
+  if (!JSON_NODE_HOLDS_OBJECT(node)) {
+    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_TYPE, "%s must be an object", where);
+    return FALSE;
+  }
+  JsonObject *o = json_node_get_object(node);
+  if (!gk_json_check(o, fields, G_N_ELEMENTS(fields), FALSE, where, error))
+    return FALSE;
+  const char *id = gk_json_get_string(o, "id", "");
+  if (!event_id_ok(id)) {
+    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "%s.id must be 8-64 letters, digits, '-' or '_'", where);
+    return FALSE;
+  }
+  const char *kind = gk_json_get_string(o, "kind", "");
+  gboolean known = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS(kinds); i++) {
+    if (strcmp(kind, kinds[i].name) == 0) {
+      out->kind = kinds[i].kind;
+      known = TRUE;
+    }
+  }
+  if (!known) {
+    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE,
+                "%s.kind must be checkin, checkout, scan-rejected or audit", where);
+    return FALSE;
+  }
+  const char *ticket_id = gk_json_get_string(o, "ticket_id", NULL);
+  if (ticket_id != NULL) {
+    if (!gk_hex_decode_16(ticket_id, out->ticket_id)) {
+      g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "%s.ticket_id must be 32 hex digits", where);
+      return FALSE;
+    }
+    out->has_ticket = TRUE;
+  } else if (out->kind == SRV_EVENT_CHECKIN || out->kind == SRV_EVENT_CHECKOUT) {
+    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_MISSING, "%s.ticket_id is required for %s", where, kind);
+    return FALSE;
+  }
+  out->id = g_strdup(id);
+  out->device_time = gk_json_get_int(o, "at", 0);
+  out->offline = gk_json_get_bool(o, "offline", FALSE);
+  const char *reason = gk_json_get_string(o, "reason", NULL);
+  out->reason = reason ? g_strdup(reason) : NULL;
+  return TRUE;
+}
+
+static void
+handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "events", GK_JSON_ARRAY, TRUE, 0, MAX_EVENTS_PER_PUSH },
+    { "device_time", GK_JSON_INT, FALSE, 0, G_MAXUINT32 },
+    { "queue_length", GK_JSON_INT, FALSE, 0, G_MAXINT32 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *o = json_node_get_object(body);
+  JsonArray *list = json_object_get_array_member(o, "events");
+  guint n = json_array_get_length(list);
+  gint64 now = srv_api_now();
+
+  /* Every event is checked before any is stored: a bad batch changes nothing. */
+  g_autoptr(GArray) events = g_array_sized_new(FALSE, TRUE, sizeof(SrvEvent), n);
+  g_array_set_clear_func(events, (GDestroyNotify) srv_event_clear);
+  g_autoptr(GHashTable) ids = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < n; i++) {
+    SrvEvent ev = { 0 };
+    g_autoptr(GError) error = NULL;
+    if (!parse_event(json_array_get_element(list, i), i, &ev, &error)) {
+      srv_event_clear(&ev);
+      srv_response_set_error(response, 400, error->code == GK_JSON_ERROR_UNKNOWN ? "unknown-field" : "bad-request",
+                             error->message);
+      return;
+    }
+    g_array_append_val(events, ev);
+  }
+  for (guint i = 0; i < n; i++) {
+    if (!g_hash_table_add(ids, g_array_index(events, SrvEvent, i).id)) {
+      srv_response_set_error(response, 400, "bad-request", "an event id appears twice in one batch");
+      return;
+    }
+  }
+
+  g_autofree SrvEventStatus *statuses = g_new0(SrvEventStatus, MAX(n, 1));
+  g_autoptr(GError) error = NULL;
+  if (n > 0 && !srv_store_events_apply(app->store, device->id, device->site_id, (SrvEvent *) events->data, n, now,
+                                       statuses, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  gint64 device_time = gk_json_get_int(o, "device_time", 0);
+  gint64 offset_ms = device_time > 0 ? (now - device_time) * 1000 : 0;
+  if (!srv_store_device_seen(app->store, device->id, now, offset_ms, gk_json_get_int(o, "queue_length", 0), &error))
+    GK_LOG_WARN("device.seen_failed", GK_STR("device", device->id), GK_STR("error", error->message));
+
+  guint conflicts = 0;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "results");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < n; i++) {
+    static const char *const names[] = { "stored", "duplicate", "conflict" };
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, g_array_index(events, SrvEvent, i).id);
+    json_builder_set_member_name(b, "status");
+    json_builder_add_string_value(b, names[statuses[i] <= SRV_EVENT_CONFLICT ? statuses[i] : 0]);
+    json_builder_end_object(b);
+    conflicts += statuses[i] == SRV_EVENT_CONFLICT;
+  }
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "server_time");
+  json_builder_add_int_value(b, now);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+  GK_LOG_INFO("sync.push", GK_STR("device", device->id), GK_UINT("events", n), GK_UINT("conflicts", conflicts));
+}
+
+static void
+handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, SrvResponse *response)
+{
+  static const char *const allowed[] = { "cursor", "limit", NULL };
+  gint64 cursor, limit;
+  if (!srv_api_query_int(request, response, allowed, "cursor", 0, G_MAXINT64, 0, &cursor) ||
+      !srv_api_query_int(request, response, allowed, "limit", 1, MAX_PULL_LIMIT, DEFAULT_PULL_LIMIT, &limit))
+    return;
+
+  gboolean more = FALSE;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) changes = srv_store_changes_since(app->store, device->site_id, cursor, (guint) limit, &more, &error);
+  if (changes == NULL) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  /* The rows' JSON comes from our own store: splice it in rather than parse it
+   * again, since a first sync of a large site sends thousands of rows. */
+  static const char *const type_names[] = { "ticket", "host", "redemption", "key" };
+  GString *out = g_string_sized_new(256 + changes->len * 200);
+  gint64 last = cursor;
+  g_string_append(out, "{\"changes\":[");
+  for (guint i = 0; i < changes->len; i++) {
+    SrvChange *c = &g_array_index(changes, SrvChange, i);
+    g_string_append_printf(out, "%s{\"seq\":%" G_GINT64_FORMAT ",\"type\":\"%s\",\"data\":%s}", i ? "," : "", c->seq,
+                           type_names[c->type <= SRV_CHANGE_KEY ? c->type : 0], c->json);
+    last = c->seq;
+  }
+  g_string_append_printf(out, "],\"cursor\":%" G_GINT64_FORMAT ",\"more\":%s,\"server_time\":%" G_GINT64_FORMAT "}",
+                         last, more ? "true" : "false", srv_api_now());
+  srv_response_take_json(response, 200, g_string_free(out, FALSE));
+}
+
+void
+srv_device_api_handle(const SrvRequest *request, SrvResponse *response, gpointer user_data)
+{
+  SrvApp *app = user_data;
+  g_autoptr(GError) error = NULL;
+  SrvDevice device = { 0 };
+
+  /* The TLS layer already refused revoked certificates; a certificate the CA
+   * signed but that no enrollment recorded is refused here. */
+  g_autoptr(GBytes) serial = request->peer_serial ? g_bytes_new(request->peer_serial, request->peer_serial_len) : NULL;
+  if (serial == NULL || !srv_store_device_by_serial(app->store, serial, &device, &error)) {
+    GK_LOG_WARN("device.unknown_certificate", GK_STR("ip", request->peer_ip));
+    srv_response_set_error(response, 403, "unknown-device", "this certificate belongs to no enrolled device");
+    response->close = TRUE;
+    return;
+  }
+  if (device.revoked_at != 0) {
+    srv_response_take_json(response, 403,
+                           g_strdup("{\"error\":{\"status\":403,\"code\":\"device-revoked\","
+                                    "\"message\":\"this device was revoked\"},\"wipe\":true}"));
+    response->close = TRUE;
+    srv_device_clear(&device);
+    return;
+  }
+
+  g_auto(GStrv) seg = srv_api_path_segments(request);
+  SrvHttpMethod m = request->http->method;
+  if (srv_api_path_match(seg, "v1/redeem", NULL) && m == SRV_HTTP_METHOD_POST)
+    handle_redeem(app, &device, request, response);
+  else if (srv_api_path_match(seg, "v1/sync/push", NULL) && m == SRV_HTTP_METHOD_POST)
+    handle_push(app, &device, request, response);
+  else if (srv_api_path_match(seg, "v1/sync/pull", NULL) && (m == SRV_HTTP_METHOD_GET || m == SRV_HTTP_METHOD_HEAD))
+    handle_pull(app, &device, request, response);
+  else if (srv_api_path_match(seg, "v1/redeem", NULL) || srv_api_path_match(seg, "v1/sync/push", NULL) ||
+           srv_api_path_match(seg, "v1/sync/pull", NULL))
+    srv_response_set_error(response, 405, "method-not-allowed", NULL);
+  else
+    srv_response_set_error(response, 404, "not-found", NULL);
+  srv_device_clear(&device);
+}

@@ -1,0 +1,252 @@
+/* The server's master store, behind one interface: every query the server makes
+ * is a function here, so SQL dialect details stay inside a backend (SQLite now,
+ * PostgreSQL next). Callers never see SQL. All times are Unix seconds, UTC. */
+#pragma once
+#include <glib.h>
+
+#define SRV_STORE_ERROR srv_store_error_quark()
+GQuark srv_store_error_quark(void);
+typedef enum {
+  SRV_STORE_ERROR_FAILED,     /* the database refused or broke; message says why */
+  SRV_STORE_ERROR_NOT_FOUND,  /* the named row does not exist (or is on another site) */
+  SRV_STORE_ERROR_EXISTS,     /* a unique name or id is taken */
+  SRV_STORE_ERROR_INVALID,    /* a value the schema refuses (bad role, bad mode, ...) */
+  SRV_STORE_ERROR_USED,       /* a one-time thing (enrollment code) was used or expired */
+} SrvStoreError;
+
+typedef struct SrvStore SrvStore;
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+/* Creates a new master store (encrypted SQLite via gk-store) at @db_path with
+ * @kek_path as its key-encryption key, and runs the migrations. Refuses an
+ * existing database. */
+gboolean srv_store_create(const char *db_path, const char *kek_path, GError **error);
+/* Opens the store with a pool of @connections connections (one per worker thread
+ * plus one); runs pending migrations. */
+SrvStore *srv_store_open(const char *db_path, const char *kek_path, guint connections, GError **error);
+void srv_store_close(SrvStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SrvStore, srv_store_close)
+
+/* ---- sites and accounts ------------------------------------------------------ */
+
+gboolean srv_store_site_add(SrvStore *store, const char *name, gint64 now, gint64 *out_id, GError **error);
+/* The site with the lowest id (the one `init` made), for single-site commands. */
+gboolean srv_store_site_default(SrvStore *store, gint64 *out_id, char **out_name, GError **error);
+
+typedef struct {
+  gint64 id;
+  char *username;
+  char *password_hash;   /* Argon2id encoded string */
+  char *role;            /* owner | admin | receptionist | security | auditor */
+  gboolean must_change_password;
+} SrvAccount;
+void srv_account_clear(SrvAccount *account);
+
+gboolean srv_store_account_add(SrvStore *store, const char *username, const char *password_hash,
+                               const char *role, gboolean must_change_password, gint64 now,
+                               gint64 *out_id, GError **error);
+gboolean srv_store_account_get(SrvStore *store, const char *username, SrvAccount *out, GError **error);
+gboolean srv_store_account_get_by_id(SrvStore *store, gint64 id, SrvAccount *out, GError **error);
+/* Sets a new hash, clears must_change_password, and ends every session of the account. */
+gboolean srv_store_account_set_password(SrvStore *store, gint64 account_id, const char *password_hash,
+                                        GError **error);
+
+/* ---- sessions (tokens are stored as SHA-256 hashes only) ---------------------- */
+
+gboolean srv_store_session_add(SrvStore *store, const guint8 token_hash[32], gint64 account_id,
+                               const char *ip, gint64 now, GError **error);
+/* Finds a live session: absolute age < @max_age, idle < @max_idle; refreshes its
+ * last-used time. NOT_FOUND when missing or expired (an expired one is deleted). */
+gboolean srv_store_session_touch(SrvStore *store, const guint8 token_hash[32], gint64 now,
+                                 gint64 max_age, gint64 max_idle, gint64 *out_account_id, GError **error);
+gboolean srv_store_session_delete(SrvStore *store, const guint8 token_hash[32], GError **error);
+
+/* ---- hosts (staff who receive visitors) ---------------------------------------- */
+
+typedef struct {
+  gint64 id;
+  gint64 site_id;
+  char *name;
+  char *reading;     /* kana reading, may be NULL */
+  char *email;       /* may be NULL */
+  char *department;  /* may be NULL */
+} SrvHost;
+void srv_host_clear(SrvHost *host);
+
+gboolean srv_store_host_add(SrvStore *store, const SrvHost *host, gint64 now, gint64 *out_id, GError **error);
+/* Hosts of a site ordered by name; a GArray of SrvHost (clear func set). */
+GArray *srv_store_host_list(SrvStore *store, gint64 site_id, GError **error);
+/* By exact id (digits) or exact name within the site; NOT_FOUND, or EXISTS when a
+ * name matches several hosts. */
+gboolean srv_store_host_find(SrvStore *store, gint64 site_id, const char *id_or_name, SrvHost *out,
+                             GError **error);
+
+/* ---- tickets ----------------------------------------------------------------------- */
+
+typedef struct {
+  guint8 id[16];
+  gint64 site_id;
+  gint64 host_id;        /* 0: none */
+  char *visitor_name;
+  char *company;         /* may be NULL */
+  gint64 valid_from;
+  gint64 valid_until;
+  guint flags;           /* GkTicketFlags */
+  guint key_id;
+  char *text;            /* the signed QR text */
+  gboolean revoked;
+  gint64 created_at;
+} SrvTicket;
+void srv_ticket_clear(SrvTicket *ticket);
+
+gboolean srv_store_ticket_add(SrvStore *store, const SrvTicket *ticket, GError **error);
+gboolean srv_store_ticket_get(SrvStore *store, const guint8 id[16], SrvTicket *out, GError **error);
+gboolean srv_store_ticket_revoke(SrvStore *store, const guint8 id[16], GError **error);
+
+/* ---- signing keys (public halves, pushed to devices) ------------------------------ */
+
+gboolean srv_store_signing_key_add(SrvStore *store, guint key_id, const guint8 public_key[32], gint64 now,
+                                   GError **error);
+
+/* ---- devices and enrollment ---------------------------------------------------------- */
+
+typedef struct {
+  char *id;              /* server-chosen, e.g. "dev-1f3a…" */
+  gint64 site_id;
+  char *name;
+  char *mode;            /* reception | gate */
+  GBytes *serial;        /* client certificate serial */
+  gint64 cert_expires_at;
+  gint64 enrolled_at;
+  gint64 revoked_at;     /* 0: not revoked */
+  gint64 last_seen_at;   /* 0: never */
+  gint64 clock_offset_ms;
+  gint64 queue_length;
+} SrvDevice;
+void srv_device_clear(SrvDevice *device);
+
+gboolean srv_store_enroll_code_add(SrvStore *store, const guint8 token_hash[32], gint64 site_id,
+                                   const char *name, const char *mode, gint64 now, gint64 expires_at,
+                                   GError **error);
+/* Atomically marks the code used and records the device; USED when the code was
+ * used before or has expired, NOT_FOUND when unknown. On success fills *out. */
+gboolean srv_store_enroll_code_redeem(SrvStore *store, const guint8 token_hash[32], gint64 now,
+                                      const char *device_id, GBytes *serial, gint64 cert_expires_at,
+                                      SrvDevice *out, GError **error);
+GArray *srv_store_device_list(SrvStore *store, gint64 site_id, GError **error);
+gboolean srv_store_device_get(SrvStore *store, const char *device_id, SrvDevice *out, GError **error);
+gboolean srv_store_device_by_serial(SrvStore *store, GBytes *serial, SrvDevice *out, GError **error);
+/* Marks revoked (idempotent); *out gets the device as it now is. */
+gboolean srv_store_device_revoke(SrvStore *store, const char *device_id, gint64 now, SrvDevice *out,
+                                 GError **error);
+/* Serials of every revoked device: the TLS layer's in-memory deny set. */
+GPtrArray *srv_store_revoked_serials(SrvStore *store, GError **error);
+gboolean srv_store_device_seen(SrvStore *store, const char *device_id, gint64 now, gint64 clock_offset_ms,
+                               gint64 queue_length, GError **error);
+
+/* ---- redemption, events, conflicts ---------------------------------------------------- */
+
+typedef enum {
+  SRV_REDEEM_ACCEPTED,
+  SRV_REDEEM_ALREADY_USED,
+  SRV_REDEEM_REVOKED,
+  SRV_REDEEM_UNKNOWN,     /* no such ticket on this site */
+} SrvRedeemResult;
+
+typedef struct {
+  SrvRedeemResult result;
+  gint64 used_at;          /* ALREADY_USED: when the first admission happened */
+  char *used_by_device;    /* ALREADY_USED: device id of the first admission */
+  char *used_by_name;      /* ALREADY_USED: that device's name */
+} SrvRedeemOutcome;
+void srv_redeem_outcome_clear(SrvRedeemOutcome *outcome);
+
+/* Online redemption: one transaction that records the check-in event @event_id
+ * (idempotent: the same event id again returns the first outcome) and, for a
+ * one-time ticket, claims the ticket with one conditional insert. */
+gboolean srv_store_redeem(SrvStore *store, const char *device_id, gint64 site_id, const guint8 ticket_id[16],
+                          const char *event_id, gint64 device_time, gint64 now, SrvRedeemOutcome *out,
+                          GError **error);
+
+typedef enum {
+  SRV_EVENT_CHECKIN,
+  SRV_EVENT_CHECKOUT,
+  SRV_EVENT_SCAN_REJECTED,
+  SRV_EVENT_AUDIT,
+} SrvEventKind;
+
+typedef struct {
+  char *id;            /* device-made unique id */
+  SrvEventKind kind;
+  gboolean has_ticket;
+  guint8 ticket_id[16];
+  gint64 device_time;
+  gboolean offline;    /* the device decided without the server */
+  char *reason;        /* scan-rejected reason / audit action; may be NULL */
+} SrvEvent;
+void srv_event_clear(SrvEvent *event);
+
+typedef enum {
+  SRV_EVENT_STORED,
+  SRV_EVENT_DUPLICATE,  /* this id was stored before: nothing changed */
+  SRV_EVENT_CONFLICT,   /* stored, and it is a second admission of a one-time ticket */
+} SrvEventStatus;
+
+/* Stores a batch in one transaction; @statuses (n entries) tells what happened to
+ * each. A check-in of a one-time ticket already admitted by another event keeps
+ * both, marks the later one (by device time) a conflict and raises one alert. */
+gboolean srv_store_events_apply(SrvStore *store, const char *device_id, gint64 site_id,
+                                const SrvEvent *events, guint n, gint64 now, SrvEventStatus *statuses,
+                                GError **error);
+
+typedef struct {
+  char *id;
+  SrvEventKind kind;
+  char *device_id;
+  guint8 ticket_id[16];
+  gboolean has_ticket;
+  char *visitor_name;   /* from the ticket, NULL when none */
+  gint64 device_time;
+  gint64 server_time;
+  gboolean offline;
+  gboolean conflict;
+} SrvCheckin;
+void srv_checkin_clear(SrvCheckin *checkin);
+/* Check-ins and check-outs of a site, newest first, at most @limit. */
+GArray *srv_store_checkin_list(SrvStore *store, gint64 site_id, guint limit, GError **error);
+
+typedef struct {
+  gint64 id;
+  char *kind;          /* "double-entry" */
+  guint8 ticket_id[16];
+  char *event_id;      /* the event marked as conflict */
+  char *first_event_id;
+  char *device_id;     /* device of the conflicting event */
+  char *first_device_id;
+  gint64 created_at;
+} SrvAlert;
+void srv_alert_clear(SrvAlert *alert);
+GArray *srv_store_alert_list(SrvStore *store, gint64 site_id, GError **error);
+
+/* ---- the change feed devices pull ---------------------------------------------------- */
+
+typedef enum {
+  SRV_CHANGE_TICKET,      /* json: id, valid_from, valid_until, flags, key_id, revoked, visitor, host_id */
+  SRV_CHANGE_HOST,        /* json: id, name, reading, department */
+  SRV_CHANGE_REDEMPTION,  /* json: ticket_id, at, device_id, device_name */
+  SRV_CHANGE_KEY,         /* json: key_id, public_key (hex), retired */
+} SrvChangeType;
+
+typedef struct {
+  gint64 seq;
+  SrvChangeType type;
+  char *json;   /* the object describing the row's current state */
+} SrvChange;
+void srv_change_clear(SrvChange *change);
+
+/* Changes of @site_id with seq > @cursor, in seq order, at most @limit. *out_more
+ * tells whether more follow. Every write that a device must learn bumps the row's
+ * seq, so a cursor is resumable and a re-sent page changes nothing on the device. */
+GArray *srv_store_changes_since(SrvStore *store, gint64 site_id, gint64 cursor, guint limit,
+                                gboolean *out_more, GError **error);
