@@ -194,16 +194,19 @@ gk_config_load_data(GkConfig *config, const char *data, gsize len, const char *s
     return FALSE;
   }
 
+  /* The caller's bytes need not end in NUL: everything below reads this copy. */
+  g_autofree char *text = g_strndup(data, len);
+
   /* GKeyFile silently keeps the last of two identical keys; a repeated key is
    * almost always an editing mistake, so refuse it. */
   g_autoptr(GKeyFile) kf = g_key_file_new();
   g_autoptr(GError) local = NULL;
-  if (!g_key_file_load_from_data(kf, len ? data : "", len, G_KEY_FILE_NONE, &local)) {
+  if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &local)) {
     g_set_error(error, GK_CONFIG_ERROR, GK_CONFIG_ERROR_PARSE, "%s: %s", source, local->message);
     return FALSE;
   }
   g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_auto(GStrv) lines = g_strsplit(len ? data : "", "\n", -1);
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
   g_autofree char *group = g_strdup("");
   for (gsize i = 0; lines[i]; i++) {
     char *line = g_strstrip(lines[i]);

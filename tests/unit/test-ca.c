@@ -359,6 +359,7 @@ test_device_cert(Fixture *f, gconstpointer data)
   g_autofree char *pem2 = srv_ca_sign_device_csr(f->ca, req.raw.p, req.raw.len, "dev-0001", 30,
                                                  serial2, &error);
   g_assert_no_error(error);
+  g_assert_true(g_str_has_prefix(pem2, "-----BEGIN CERTIFICATE-----"));
   g_assert_true(memcmp(serial, serial2, sizeof serial) != 0);
   mbedtls_x509_csr_free(&req);
   mbedtls_x509_crt_free(&crt);

@@ -102,6 +102,20 @@ test_nul_and_size(void)
   g_assert_error(error, GK_CONFIG_ERROR, GK_CONFIG_ERROR_TOO_LARGE);
 }
 
+/* Only @len bytes belong to the file: what follows them in memory must not be
+ * read (here it would look like a repeated key). */
+static void
+test_length_bounded(void)
+{
+  g_autoptr(GkConfig) c = new_config();
+  g_autoptr(GError) error = NULL;
+  const char *buf = "[server]\ndevice-port=9000\ndevice-port=9001\n";
+  gsize len = strlen("[server]\ndevice-port=9000\n");
+  g_assert_true(gk_config_load_data(c, buf, len, "test.conf", &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(gk_config_get_int(c, "server.device-port"), ==, 9000);
+}
+
 static void
 test_file_and_override(void)
 {
@@ -163,6 +177,7 @@ main(int argc, char **argv)
   g_test_add_func("/shared/config/load-good", test_load_good);
   g_test_add_func("/shared/config/bad-files", test_bad_files);
   g_test_add_func("/shared/config/nul-and-size", test_nul_and_size);
+  g_test_add_func("/shared/config/length-bounded", test_length_bounded);
   g_test_add_func("/shared/config/file-and-override", test_file_and_override);
   g_test_add_func("/shared/config/describe", test_describe);
   g_test_add_func("/shared/config/bad-table", test_bad_table);

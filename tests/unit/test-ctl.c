@@ -182,6 +182,7 @@ test_usage(gconstpointer data)
   child_run_if_subprocess();
   const UsageCase *c = data;
   g_autofree char *cfg = fresh_config_home(FALSE);
+  (void) cfg; /* kept only for its side effect: a private $XDG_CONFIG_HOME */
   ctl_run_argv(c->args);
   g_test_trap_assert_failed();
   ASSERT_EXIT(2);
@@ -194,6 +195,7 @@ test_env_server(void)
 {
   child_run_if_subprocess();
   g_autofree char *cfg = fresh_config_home(FALSE);
+  (void) cfg; /* kept only for its side effect: a private $XDG_CONFIG_HOME */
 
   /* The variable is used … */
   child_setenv("GENKAN_SERVER", "http://127.0.0.1:8444");
@@ -219,6 +221,7 @@ test_login_no_password(void)
 {
   child_run_if_subprocess();
   g_autofree char *cfg = fresh_config_home(FALSE);
+  (void) cfg; /* kept only for its side effect: a private $XDG_CONFIG_HOME */
   /* No GENKAN_PASSWORD and no terminal: a clear error, nothing sent, nothing saved. */
   CTL_RUN("--server", "https://127.0.0.1:1", "login", "--user", "admin");
   ASSERT_EXIT(1);

@@ -1191,7 +1191,6 @@ race_worker(gpointer data)
 static void
 test_concurrency(Fixture *f, gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
   for (guint i = 1; i <= THREADS; i++) {
     g_autofree char *id = g_strdup_printf("dev-%u", i);
     add_device(f, f->site, id, id, (guint8) i);
