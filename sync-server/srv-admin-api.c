@@ -84,6 +84,14 @@ token_hash(const char *token, guint8 out[32])
   crypto_hash_sha256(out, (const guint8 *) token, strlen(token));
 }
 
+static void
+srv_response_take_pem(SrvResponse *response, const char *pem)
+{
+  response->status = 200;
+  response->content_type = g_strdup("application/x-pem-file");
+  response->body = g_bytes_new(pem, strlen(pem));
+}
+
 /* ---- sign-in ---------------------------------------------------------------------- */
 
 /* Verifying against a fixed hash when the account does not exist keeps the
@@ -702,6 +710,9 @@ srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer 
   /* Routes that need no session. */
   if (srv_api_path_match(seg, "healthz", NULL) && method == SRV_HTTP_METHOD_GET)
     srv_response_take_json(response, 200, g_strdup("{\"status\":\"ok\"}"));
+  else if (srv_api_path_match(seg, "v1/ca", NULL) && method == SRV_HTTP_METHOD_GET)
+    /* Public: a new device checks it against the fingerprint in its code. */
+    srv_response_take_pem(response, app->ca_pem);
   else if (srv_api_path_match(seg, "v1/login", NULL) && method == SRV_HTTP_METHOD_POST)
     handle_login(app, request, response);
   else if (srv_api_path_match(seg, "v1/enroll", NULL) && method == SRV_HTTP_METHOD_POST)

@@ -261,9 +261,19 @@ test_enroll_code_once(Fixture *f, gconstpointer data)
   const char *code_text = gk_test_json_str(reply, "code");
   g_assert_true(g_str_has_prefix(code_text, "GKE1:"));
 
+  /* The CA a device pins is served publicly and matches the code's fingerprint. */
+  g_autofree char *ca_pem = NULL;
+  g_assert_true(g_file_get_contents(f->server->ca_path, &ca_pem, NULL, NULL));
+  g_autofree char *ca_url = g_strconcat(f->server->admin_url, "/v1/ca", NULL);
+  GkTestClient pin = { .ca_path = f->server->ca_path };
+  g_assert_cmpint(gk_test_request(&pin, "GET", ca_url, NULL, NULL, NULL), ==, 200);
+  guint8 fp[32];
+  g_assert_true(srv_ca_fingerprint_sha256(f->server->ca_path, fp, NULL));
+
   /* Reuse through the helper: enroll once by hand, then again with the same token. */
   GkEnrollCode code;
   g_assert_true(gk_enroll_code_parse(code_text, 0, &code, NULL));
+  g_assert_cmpmem(code.ca_fingerprint, 32, fp, 32);
   g_autofree char *hex = gk_hex_encode(code.token, 16);
   g_autofree char *key = NULL, *csr = NULL;
   g_assert_true(srv_ca_make_key_and_csr("kiosk", &key, &csr, NULL));
