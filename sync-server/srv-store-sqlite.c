@@ -962,6 +962,36 @@ out:
   return ok;
 }
 
+/* ---- lists ------------------------------------------------------------------------------ */
+
+typedef void (*RowReader)(sqlite3_stmt *s, gpointer element);
+
+/* Runs a list query bound to (site_id[, limit]) and reads each row into a new
+ * element of a GArray that clears its elements with @clear. */
+static GArray *
+list_rows(gpointer backend, QueryId q, gint64 site_id, gint64 limit, gsize element_size, GDestroyNotify clear,
+          RowReader read_row, const char *what, GError **error)
+{
+  Conn *c = conn_get(backend);
+  GArray *list = g_array_new(FALSE, TRUE, (guint) element_size);
+  g_array_set_clear_func(list, clear);
+  sqlite3_stmt *s = stmt(c, q, error);
+  int r = -1;
+  if (s != NULL) {
+    bind_int(c, s, 1, site_id);
+    if (limit >= 0)
+      bind_int(c, s, 2, limit);
+    while ((r = step(c, s, what, error)) == 1) {
+      g_array_set_size(list, list->len + 1);
+      read_row(s, &g_array_index(list, guint8, (list->len - 1) * element_size));
+    }
+  }
+  conn_put(backend, c);
+  if (r < 0)
+    g_clear_pointer(&list, g_array_unref);
+  return list;
+}
+
 /* ---- hosts ------------------------------------------------------------------------------ */
 
 static void
@@ -1015,27 +1045,17 @@ out:
   return ok;
 }
 
+static void
+read_host_row(sqlite3_stmt *s, gpointer element)
+{
+  read_host(s, element);
+}
+
 static GArray *
 sq_host_list(gpointer backend, gint64 site_id, GError **error)
 {
-  Conn *c = conn_get(backend);
-  GArray *list = g_array_new(FALSE, TRUE, sizeof(SrvHost));
-  g_array_set_clear_func(list, (GDestroyNotify) srv_host_clear);
-  sqlite3_stmt *s = stmt(c, Q_HOST_LIST, error);
-  int r = -1;
-  if (s == NULL)
-    goto out;
-  bind_int(c, s, 1, site_id);
-  while ((r = step(c, s, "cannot list the hosts", error)) == 1) {
-    SrvHost h = { 0 };
-    read_host(s, &h);
-    g_array_append_val(list, h);
-  }
-out:
-  conn_put(backend, c);
-  if (r < 0)
-    g_clear_pointer(&list, g_array_unref);
-  return list;
+  return list_rows(backend, Q_HOST_LIST, site_id, -1, sizeof(SrvHost), (GDestroyNotify) srv_host_clear,
+                   read_host_row, "cannot list the hosts", error);
 }
 
 static gboolean
@@ -1378,27 +1398,17 @@ out:
   return ok;
 }
 
+static void
+read_device_row(sqlite3_stmt *s, gpointer element)
+{
+  read_device(s, element);
+}
+
 static GArray *
 sq_device_list(gpointer backend, gint64 site_id, GError **error)
 {
-  Conn *c = conn_get(backend);
-  GArray *list = g_array_new(FALSE, TRUE, sizeof(SrvDevice));
-  g_array_set_clear_func(list, (GDestroyNotify) srv_device_clear);
-  sqlite3_stmt *s = stmt(c, Q_DEVICE_LIST, error);
-  int r = -1;
-  if (s == NULL)
-    goto out;
-  bind_int(c, s, 1, site_id);
-  while ((r = step(c, s, "cannot list the devices", error)) == 1) {
-    SrvDevice d = { 0 };
-    read_device(s, &d);
-    g_array_append_val(list, d);
-  }
-out:
-  conn_put(backend, c);
-  if (r < 0)
-    g_clear_pointer(&list, g_array_unref);
-  return list;
+  return list_rows(backend, Q_DEVICE_LIST, site_id, -1, sizeof(SrvDevice), (GDestroyNotify) srv_device_clear,
+                   read_device_row, "cannot list the devices", error);
 }
 
 static gboolean
@@ -1859,67 +1869,48 @@ out:
   return ok;
 }
 
+static void
+read_checkin_row(sqlite3_stmt *s, gpointer element)
+{
+  SrvCheckin *ci = element;
+  ci->id = col_text(s, 0);
+  g_autofree char *kind = col_text(s, 1);
+  ci->kind = g_strcmp0(kind, "checkout") == 0 ? SRV_EVENT_CHECKOUT : SRV_EVENT_CHECKIN;
+  ci->device_id = col_text(s, 2);
+  ci->has_ticket = col_id16(s, 3, ci->ticket_id);
+  ci->visitor_name = col_text(s, 4);
+  ci->device_time = sqlite3_column_int64(s, 5);
+  ci->server_time = sqlite3_column_int64(s, 6);
+  ci->offline = sqlite3_column_int(s, 7) != 0;
+  ci->conflict = sqlite3_column_int(s, 8) != 0;
+}
+
 static GArray *
 sq_checkin_list(gpointer backend, gint64 site_id, guint limit, GError **error)
 {
-  Conn *c = conn_get(backend);
-  GArray *list = g_array_new(FALSE, TRUE, sizeof(SrvCheckin));
-  g_array_set_clear_func(list, (GDestroyNotify) srv_checkin_clear);
-  sqlite3_stmt *s = stmt(c, Q_CHECKIN_LIST, error);
-  int r = -1;
-  if (s == NULL)
-    goto out;
-  bind_int(c, s, 1, site_id);
-  bind_int(c, s, 2, limit);
-  while ((r = step(c, s, "cannot list the check-ins", error)) == 1) {
-    SrvCheckin ci = { 0 };
-    ci.id = col_text(s, 0);
-    g_autofree char *kind = col_text(s, 1);
-    ci.kind = g_strcmp0(kind, "checkout") == 0 ? SRV_EVENT_CHECKOUT : SRV_EVENT_CHECKIN;
-    ci.device_id = col_text(s, 2);
-    ci.has_ticket = col_id16(s, 3, ci.ticket_id);
-    ci.visitor_name = col_text(s, 4);
-    ci.device_time = sqlite3_column_int64(s, 5);
-    ci.server_time = sqlite3_column_int64(s, 6);
-    ci.offline = sqlite3_column_int(s, 7) != 0;
-    ci.conflict = sqlite3_column_int(s, 8) != 0;
-    g_array_append_val(list, ci);
-  }
-out:
-  conn_put(backend, c);
-  if (r < 0)
-    g_clear_pointer(&list, g_array_unref);
-  return list;
+  return list_rows(backend, Q_CHECKIN_LIST, site_id, limit, sizeof(SrvCheckin), (GDestroyNotify) srv_checkin_clear,
+                   read_checkin_row, "cannot list the check-ins", error);
+}
+
+static void
+read_alert_row(sqlite3_stmt *s, gpointer element)
+{
+  SrvAlert *a = element;
+  a->id = sqlite3_column_int64(s, 0);
+  a->kind = col_text(s, 1);
+  col_id16(s, 2, a->ticket_id);
+  a->event_id = col_text(s, 3);
+  a->first_event_id = col_text(s, 4);
+  a->device_id = col_text(s, 5);
+  a->first_device_id = col_text(s, 6);
+  a->created_at = sqlite3_column_int64(s, 7);
 }
 
 static GArray *
 sq_alert_list(gpointer backend, gint64 site_id, GError **error)
 {
-  Conn *c = conn_get(backend);
-  GArray *list = g_array_new(FALSE, TRUE, sizeof(SrvAlert));
-  g_array_set_clear_func(list, (GDestroyNotify) srv_alert_clear);
-  sqlite3_stmt *s = stmt(c, Q_ALERT_LIST, error);
-  int r = -1;
-  if (s == NULL)
-    goto out;
-  bind_int(c, s, 1, site_id);
-  while ((r = step(c, s, "cannot list the alerts", error)) == 1) {
-    SrvAlert a = { 0 };
-    a.id = sqlite3_column_int64(s, 0);
-    a.kind = col_text(s, 1);
-    col_id16(s, 2, a.ticket_id);
-    a.event_id = col_text(s, 3);
-    a.first_event_id = col_text(s, 4);
-    a.device_id = col_text(s, 5);
-    a.first_device_id = col_text(s, 6);
-    a.created_at = sqlite3_column_int64(s, 7);
-    g_array_append_val(list, a);
-  }
-out:
-  conn_put(backend, c);
-  if (r < 0)
-    g_clear_pointer(&list, g_array_unref);
-  return list;
+  return list_rows(backend, Q_ALERT_LIST, site_id, -1, sizeof(SrvAlert), (GDestroyNotify) srv_alert_clear,
+                   read_alert_row, "cannot list the alerts", error);
 }
 
 /* ---- the change feed ------------------------------------------------------------------------ */
