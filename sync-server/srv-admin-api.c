@@ -10,7 +10,6 @@
 #include "srv-app-private.h"
 
 #define SESSION_TOKEN_BYTES 32
-#define DEVICE_CERT_DAYS 90
 
 /* ---- roles and rights ---------------------------------------------------------- */
 
@@ -430,7 +429,7 @@ handle_enroll(SrvApp *app, const SrvRequest *request, SrvResponse *response)
   guint8 serial[SRV_CA_SERIAL_LEN];
   /* mbedTLS wants the PEM's terminating NUL counted. */
   g_autofree char *cert = srv_ca_sign_device_csr(app->ca, (const guint8 *) csr, strlen(csr) + 1, device_id,
-                                                 DEVICE_CERT_DAYS, serial, &error);
+                                                 SRV_DEVICE_CERT_DAYS, serial, &error);
   if (cert == NULL) {
     GK_LOG_WARN("device.enroll_refused", GK_STR("ip", request->peer_ip), GK_STR("reason", error->message));
     srv_response_set_error(response, 400, "bad-csr", error->message);
@@ -444,7 +443,7 @@ handle_enroll(SrvApp *app, const SrvRequest *request, SrvResponse *response)
   g_autoptr(GBytes) serial_bytes = g_bytes_new(serial, sizeof serial);
   SrvDevice device = { 0 };
   gint64 now = srv_api_now();
-  if (!srv_store_enroll_code_redeem(app->store, hash, now, device_id, serial_bytes, now + DEVICE_CERT_DAYS * 86400,
+  if (!srv_store_enroll_code_redeem(app->store, hash, now, device_id, serial_bytes, now + SRV_DEVICE_CERT_DAYS * 86400,
                                     &device, &error)) {
     GK_LOG_WARN("device.enroll_refused", GK_STR("ip", request->peer_ip), GK_STR("reason", error->message));
     srv_api_reply_error(response, error);

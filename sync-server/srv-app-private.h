@@ -9,6 +9,9 @@
 #include "srv-loop.h"
 #include "srv-store.h"
 
+/* Device certificates live 90 days; devices renew them at sync well before. */
+#define SRV_DEVICE_CERT_DAYS 90
+
 typedef struct {
   char *data_dir;
   GkConfig *config;

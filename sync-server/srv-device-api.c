@@ -290,6 +290,43 @@ handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   srv_response_take_json(response, 200, g_string_free(out, FALSE));
 }
 
+/* A new certificate for the same device: the device makes a new key and CSR
+ * before its certificate expires; the old serial stops working at once. */
+static void
+handle_renew(SrvApp *app, const SrvDevice *device, const SrvRequest *request, SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "csr", GK_JSON_STRING, TRUE, 1, SRV_CA_CSR_MAX },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  const char *csr = gk_json_get_string(json_node_get_object(body), "csr", "");
+  g_autoptr(GError) error = NULL;
+  guint8 serial[SRV_CA_SERIAL_LEN];
+  g_autofree char *cert = srv_ca_sign_device_csr(app->ca, (const guint8 *) csr, strlen(csr) + 1, device->id,
+                                                 SRV_DEVICE_CERT_DAYS, serial, &error);
+  if (cert == NULL) {
+    srv_response_set_error(response, 400, "bad-csr", error->message);
+    return;
+  }
+  gint64 expires = srv_api_now() + SRV_DEVICE_CERT_DAYS * 86400;
+  g_autoptr(GBytes) new_serial = g_bytes_new(serial, sizeof serial);
+  if (!srv_store_device_renew(app->store, device->id, device->serial, new_serial, expires, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "certificate");
+  json_builder_add_string_value(b, cert);
+  json_builder_set_member_name(b, "expires_at");
+  json_builder_add_int_value(b, expires);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+  GK_LOG_INFO("device.renewed", GK_STR("device", device->id));
+}
+
 void
 srv_device_api_handle(const SrvRequest *request, SrvResponse *response, gpointer user_data)
 {
@@ -323,8 +360,10 @@ srv_device_api_handle(const SrvRequest *request, SrvResponse *response, gpointer
     handle_push(app, &device, request, response);
   else if (srv_api_path_match(seg, "v1/sync/pull", NULL) && (m == SRV_HTTP_METHOD_GET || m == SRV_HTTP_METHOD_HEAD))
     handle_pull(app, &device, request, response);
+  else if (srv_api_path_match(seg, "v1/device/renew", NULL) && m == SRV_HTTP_METHOD_POST)
+    handle_renew(app, &device, request, response);
   else if (srv_api_path_match(seg, "v1/redeem", NULL) || srv_api_path_match(seg, "v1/sync/push", NULL) ||
-           srv_api_path_match(seg, "v1/sync/pull", NULL))
+           srv_api_path_match(seg, "v1/sync/pull", NULL) || srv_api_path_match(seg, "v1/device/renew", NULL))
     srv_response_set_error(response, 405, "method-not-allowed", NULL);
   else
     srv_response_set_error(response, 404, "not-found", NULL);

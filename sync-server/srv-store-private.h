@@ -58,6 +58,8 @@ typedef struct SrvStoreBackend {
   gboolean (*device_revoke)(gpointer backend, const char *device_id, gint64 now, SrvDevice *out,
                             GError **error);
   GPtrArray *(*revoked_serials)(gpointer backend, GError **error);
+  gboolean (*device_renew)(gpointer backend, const char *device_id, GBytes *old_serial, GBytes *new_serial,
+                           gint64 cert_expires_at, GError **error);
   gboolean (*device_seen)(gpointer backend, const char *device_id, gint64 now, gint64 clock_offset_ms,
                           gint64 queue_length, GError **error);
 

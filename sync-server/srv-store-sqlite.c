@@ -213,6 +213,7 @@ typedef enum {
   Q_DEVICE_REVOKE,
   Q_DEVICE_REVOKED_SERIALS,
   Q_DEVICE_SEEN,
+  Q_DEVICE_RENEW,
   Q_EVENT_GET,
   Q_EVENT_ADD,
   Q_EVENT_SET_CONFLICT,
@@ -277,6 +278,8 @@ static const char *const query_sql[N_QUERIES] = {
   [Q_DEVICE_REVOKED_SERIALS] = "SELECT serial FROM devices WHERE revoked_at IS NOT NULL",
   [Q_DEVICE_SEEN] = "UPDATE devices SET last_seen_at = ?2, clock_offset_ms = ?3, queue_length = ?4"
                     " WHERE id = ?1",
+  [Q_DEVICE_RENEW] = "UPDATE devices SET serial = ?3, cert_expires_at = ?4"
+                     " WHERE id = ?1 AND serial = ?2 AND revoked_at IS NULL",
   [Q_EVENT_GET] = "SELECT ticket_id, kind, conflict, outcome FROM events WHERE id = ?1",
   [Q_EVENT_ADD] = "INSERT INTO events (id, device_id, site_id, kind, ticket_id, device_time, server_time,"
                   " offline, reason, conflict, outcome)"
@@ -1523,6 +1526,31 @@ out:
   return ok;
 }
 
+static gboolean
+sq_device_renew(gpointer backend, const char *device_id, GBytes *old_serial, GBytes *new_serial,
+                gint64 cert_expires_at, GError **error)
+{
+  Conn *c = conn_get(backend);
+  gboolean ok = FALSE;
+  sqlite3_stmt *s = stmt(c, Q_DEVICE_RENEW, error);
+  if (s == NULL)
+    goto out;
+  bind_text(c, s, 1, device_id);
+  bind_bytes(c, s, 2, old_serial);
+  bind_bytes(c, s, 3, new_serial);
+  bind_int(c, s, 4, cert_expires_at);
+  if (!step_done(c, s, "cannot renew the device's certificate", error))
+    goto out;
+  if (sqlite3_changes(c->db) == 0) {
+    fail(error, SRV_STORE_ERROR_NOT_FOUND, "no live device “%s” with that certificate", device_id);
+    goto out;
+  }
+  ok = TRUE;
+out:
+  conn_put(backend, c);
+  return ok;
+}
+
 /* ---- redemption, events, conflicts ----------------------------------------------------------- */
 
 typedef struct {
@@ -2073,6 +2101,7 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .device_by_serial = sq_device_by_serial,
   .device_revoke = sq_device_revoke,
   .revoked_serials = sq_revoked_serials,
+  .device_renew = sq_device_renew,
   .device_seen = sq_device_seen,
   .redeem = sq_redeem,
   .events_apply = sq_events_apply,

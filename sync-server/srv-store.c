@@ -253,6 +253,15 @@ srv_store_revoked_serials(SrvStore *store, GError **error)
 }
 
 gboolean
+srv_store_device_renew(SrvStore *store, const char *device_id, GBytes *old_serial, GBytes *new_serial,
+                       gint64 cert_expires_at, GError **error)
+{
+  CHECK_STORE(FALSE);
+  g_return_val_if_fail(device_id != NULL && old_serial != NULL && new_serial != NULL, FALSE);
+  return store->ops->device_renew(store->backend, device_id, old_serial, new_serial, cert_expires_at, error);
+}
+
+gboolean
 srv_store_device_seen(SrvStore *store, const char *device_id, gint64 now, gint64 clock_offset_ms,
                       gint64 queue_length, GError **error)
 {

@@ -142,6 +142,11 @@ gboolean srv_store_device_revoke(SrvStore *store, const char *device_id, gint64 
                                  GError **error);
 /* Serials of every revoked device: the TLS layer's in-memory deny set. */
 GPtrArray *srv_store_revoked_serials(SrvStore *store, GError **error);
+/* Certificate renewal: replaces the device's serial @old_serial with @new_serial
+ * in one conditional update, so the old certificate stops naming the device.
+ * NOT_FOUND when the device is unknown, revoked, or no longer has @old_serial. */
+gboolean srv_store_device_renew(SrvStore *store, const char *device_id, GBytes *old_serial, GBytes *new_serial,
+                                gint64 cert_expires_at, GError **error);
 gboolean srv_store_device_seen(SrvStore *store, const char *device_id, gint64 now, gint64 clock_offset_ms,
                                gint64 queue_length, GError **error);
 

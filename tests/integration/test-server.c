@@ -403,6 +403,32 @@ test_device_port_access(Fixture *f, gconstpointer data)
   gk_test_device_free(d);
 }
 
+static void
+test_certificate_renewal(Fixture *f, gconstpointer data)
+{
+  GkTestDevice *d = gk_test_enroll_device(f->server, f->token, "Gate", "gate");
+  g_autofree char *key = NULL, *csr = NULL;
+  g_assert_true(srv_ca_make_key_and_csr("kiosk", &key, &csr, NULL));
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "csr");
+  json_builder_add_string_value(b, csr);
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autoptr(JsonNode) reply = NULL;
+  g_assert_cmpint(device(f, d, "POST", "/v1/device/renew", body, &reply), ==, 200);
+  g_assert_cmpint(gk_test_json_int(reply, "expires_at"), >, g_get_real_time() / G_USEC_PER_SEC + 80 * 86400);
+
+  /* The old certificate names no device any more; the new one works. */
+  g_assert_cmpint(device(f, d, "GET", "/v1/sync/pull", NULL, NULL), ==, 403);
+  GkTestDevice renewed = { .cert_pem = (char *) gk_test_json_str(reply, "certificate"), .key_pem = key };
+  g_assert_cmpint(device(f, &renewed, "GET", "/v1/sync/pull", NULL, NULL), ==, 200);
+  /* A CSR that does not verify is refused and changes nothing. */
+  g_assert_cmpint(device(f, &renewed, "POST", "/v1/device/renew", "{\"csr\":\"junk\"}", NULL), ==, 400);
+  g_assert_cmpint(device(f, &renewed, "GET", "/v1/sync/pull", NULL, NULL), ==, 200);
+  gk_test_device_free(d);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------------ */
 
 static void
@@ -586,6 +612,7 @@ main(int argc, char **argv)
   ADD("/integration/server/enroll-code-once", test_enroll_code_once, NULL);
   ADD("/integration/server/offline-conflict", test_offline_conflict, NULL);
   ADD("/integration/server/device-port-access", test_device_port_access, NULL);
+  ADD("/integration/server/certificate-renewal", test_certificate_renewal, NULL);
   ADD("/integration/server/bad-input", test_bad_input, NULL);
   ADD("/integration/server/malformed-http", test_malformed_http, NULL);
   ADD("/integration/server/slow-client", test_slow_client, "[limits]\nrequest-timeout-ms=1000\n");
