@@ -10,9 +10,9 @@
 #define WAL_HDR    32                          /* WAL file header, plain */
 #define FRAME_HDR  24                          /* WAL frame header, plain */
 #define FRAME_SIZE (FRAME_HDR + PAGE)
-#define AD_BYTES   41
+#define AD_BYTES   45
 
-static const char page_tag[8] = { 'G', 'K', 'S', 'T', 'P', 'G', '0', '1' };
+static const char page_tag[8] = { 'G', 'K', 'S', 'T', 'P', 'G', '0', '2' };
 
 struct _GkVfsKey {
   gint refcount;
@@ -121,8 +121,10 @@ get_be32(const guint8 *p)
 }
 
 /* Associated data binds a page to its format, file kind, store, position and
- * (in the WAL) its WAL generation, so no sealed page can be moved or replayed
- * to another place undetected. */
+ * (in the WAL) its WAL generation and commit marker, so no sealed page can be
+ * moved or replayed to another place undetected, and no frame can be turned
+ * into (or out of) the last frame of a transaction: SQLite's frame checksum is
+ * linear and would not stop a forged commit marker on its own. */
 static void
 build_ad(guint8 ad[AD_BYTES], const GkVfsKey *key, FileKind kind, guint32 pgno,
          guint32 frame, const guint8 *frame_hdr)
@@ -132,10 +134,12 @@ build_ad(guint8 ad[AD_BYTES], const GkVfsKey *key, FileKind kind, guint32 pgno,
   memcpy(ad + 9, key->file_id, GK_VFS_FILE_ID_BYTES);
   put_be32(ad + 25, pgno);
   put_be32(ad + 29, frame);
-  if (frame_hdr != NULL)
+  if (frame_hdr != NULL) {
     memcpy(ad + 33, frame_hdr + 8, 8);  /* salt-1, salt-2 */
-  else
-    memset(ad + 33, 0, 8);
+    memcpy(ad + 41, frame_hdr + 4, 4);  /* commit size: non-zero on a commit frame */
+  } else {
+    memset(ad + 33, 0, 12);
+  }
 }
 
 static void

@@ -883,6 +883,114 @@ test_crash(Fixture *f, gconstpointer data)
                  (double) (g_get_monotonic_time() - started) / G_USEC_PER_SEC);
 }
 
+/* ---- a forged commit marker in the WAL ----------------------------------------- */
+
+static const GkMigration bank_migrations[] = {
+  { 1, "CREATE TABLE a(id INTEGER PRIMARY KEY, bal INTEGER, pad BLOB);"
+       "CREATE TABLE b(id INTEGER PRIMARY KEY, bal INTEGER, pad BLOB);"
+       "INSERT INTO a VALUES(1, 100, zeroblob(3000));"
+       "INSERT INTO b VALUES(1, 100, zeroblob(3000));" },
+};
+
+static guint32
+be32(const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+static void
+put_be32(guint8 *p, guint32 v)
+{
+  p[0] = (guint8) (v >> 24);
+  p[1] = (guint8) (v >> 16);
+  p[2] = (guint8) (v >> 8);
+  p[3] = (guint8) v;
+}
+
+/* SQLite's WAL checksum (walChecksumBytes). */
+static void
+wal_checksum(gboolean native, const guint8 *a, gsize n, guint32 out[2])
+{
+  guint32 s1 = 0, s2 = 0;
+  for (gsize i = 0; i < n; i += 8) {
+    guint32 x0, x1;
+    if (native) {
+      memcpy(&x0, a + i, 4);
+      memcpy(&x1, a + i + 4, 4);
+    } else {
+      x0 = be32(a + i);
+      x1 = be32(a + i + 4);
+    }
+    s1 += x0 + s2;
+    s2 += x1 + s1;
+  }
+  out[0] = s1;
+  out[1] = s2;
+}
+
+/* Someone with write access to the WAL marks the first frame of a committed
+ * two-page transaction as a commit frame and fixes its (linear) checksum
+ * without knowing any plaintext. Recovery must never show half the
+ * transaction: the frame fails authentication and the log ends before it. */
+static void
+test_forged_commit_marker(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  create_store(f);
+  GkStore *s = gk_store_open(f->db, f->kek, bank_migrations, 1, &error);
+  g_assert_no_error(error);
+  g_assert_true(gk_store_checkpoint(s, &error));
+  /* Leave the transaction in the WAL, as a power cut after COMMIT would. */
+  sqlite3_db_config(gk_store_db(s), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  g_assert_true(gk_store_exec(s, "BEGIN IMMEDIATE; UPDATE a SET bal = bal - 10; UPDATE b SET bal = bal + 10; COMMIT;",
+                              &error));
+  gk_store_close(s);
+
+  g_autofree char *wal = g_strconcat(f->db, "-wal", NULL);
+  g_autofree char *shm = g_strconcat(f->db, "-shm", NULL);
+  g_autofree guint8 *w = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(wal, (char **) &w, &len, NULL));
+  gsize frame_size = 24 + GK_VFS_PAGE_SIZE;
+  guint nframes = (guint) ((len - 32) / frame_size);
+  g_assert_cmpuint(nframes, >=, 2);
+  guint8 *h = w + 32;
+  g_assert_cmpuint(be32(h + 4), ==, 0); /* frame 1 is not a commit frame */
+  guint32 commit = be32(w + 32 + (nframes - 1) * frame_size + 4);
+  g_assert_cmpuint(commit, >, 0);
+  gboolean native = (be32(w) & 1) == 0;
+  guint8 before[8 + GK_VFS_PAGE_SIZE] = { 0 }, after[8 + GK_VFS_PAGE_SIZE] = { 0 };
+  memcpy(before, h, 8);
+  memcpy(after, h, 8);
+  put_be32(after + 4, commit);
+  guint32 c_old[2], c_new[2];
+  wal_checksum(native, before, sizeof before, c_old);
+  wal_checksum(native, after, sizeof after, c_new);
+  put_be32(h + 4, commit);
+  put_be32(h + 16, be32(h + 16) + (c_new[0] - c_old[0]));
+  put_be32(h + 20, be32(h + 20) + (c_new[1] - c_old[1]));
+  g_assert_true(g_file_set_contents(wal, (const char *) w, (gssize) len, NULL));
+  g_unlink(shm);
+
+  s = gk_store_open(f->db, f->kek, bank_migrations, 1, &error);
+  if (s == NULL) {
+    /* Refusing to open is also a clear outcome; half a transaction is not. */
+    g_assert_nonnull(error);
+    return;
+  }
+  sqlite3_stmt *st = NULL;
+  g_assert_cmpint(sqlite3_prepare_v2(gk_store_db(s), "SELECT (SELECT bal FROM a), (SELECT bal FROM b)", -1, &st, NULL),
+                  ==, SQLITE_OK);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    gint64 a = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
+    if (a + b != 200)
+      g_error("half a transaction became visible: a=%" G_GINT64_FORMAT " b=%" G_GINT64_FORMAT, a, b);
+  }
+  sqlite3_finalize(st);
+  gk_store_close(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -892,6 +1000,7 @@ main(int argc, char **argv)
   ADD("/shared/store/marker-not-on-disk", test_marker_not_on_disk);
   ADD("/shared/store/tamper-db", test_tamper_db);
   ADD("/shared/store/tamper-wal", test_tamper_wal);
+  ADD("/shared/store/forged-commit-marker", test_forged_commit_marker);
   ADD("/shared/store/wrong-kek", test_wrong_kek);
   ADD("/shared/store/rekey", test_rekey);
   ADD("/shared/store/rewrap", test_rewrap);
