@@ -94,7 +94,8 @@ gk_secure_file_read(const char *path, gsize max_len, guint8 **out_data,
 {
   g_return_val_if_fail(path != NULL && out_data != NULL && out_len != NULL, FALSE);
 
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  /* O_NONBLOCK: a FIFO planted at the path must not hang us before the checks. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0)
     return set_errno_error(error, errno, "cannot open", path);
 
@@ -104,10 +105,10 @@ gk_secure_file_read(const char *path, gsize max_len, guint8 **out_data,
     close(fd);
     return set_errno_error(error, saved, "cannot stat", path);
   }
-  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || st.st_uid != geteuid()) {
     close(fd);
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                "%s must be a regular file readable by its owner only (mode 0600)", path);
+                "%s must be a regular file owned by this user and readable by it only (mode 0600)", path);
     return FALSE;
   }
   if ((guint64) st.st_size > max_len) {

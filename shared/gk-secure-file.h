@@ -10,7 +10,8 @@ gboolean gk_secure_file_write(const char *path, const void *data, gsize len,
                               gboolean exclusive, GError **error);
 
 /* Reads a secret file of at most @max_len bytes. Refuses (G_FILE_ERROR_PERM) a
- * file that is not a regular file or that group or others may read or write.
+ * file that is not a regular file (a FIFO does not block), is owned by another
+ * user, or that group or others may read or write.
  * Free the result with gk_secure_free(). */
 gboolean gk_secure_file_read(const char *path, gsize max_len, guint8 **out_data,
                              gsize *out_len, GError **error);

@@ -1,5 +1,6 @@
 /* Admin-port routes: sign-in and sessions, role rights (deny by default),
  * hosts, tickets, enrollment codes and enrollment, devices, check-ins, alerts. */
+#include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "gk-password.h"
 #include "srv-api.h"
 #include "srv-app-private.h"
+#include "srv-app.h"
 
 #define SESSION_TOKEN_BYTES 32
 
@@ -91,6 +93,33 @@ srv_response_take_pem(SrvResponse *response, const char *pem)
   response->body = g_bytes_new(pem, strlen(pem));
 }
 
+/* Each Argon2id run takes 19 MiB and tens of milliseconds on a worker that
+ * device requests share; at most this many run at once, so a burst of sign-in
+ * attempts cannot starve the gates. */
+#define MAX_CONCURRENT_HASHES 2
+static GMutex hash_lock;
+static GCond hash_cond;
+static guint hashes_running;
+
+static void
+hash_slot_take(void)
+{
+  g_mutex_lock(&hash_lock);
+  while (hashes_running >= MAX_CONCURRENT_HASHES)
+    g_cond_wait(&hash_cond, &hash_lock);
+  hashes_running++;
+  g_mutex_unlock(&hash_lock);
+}
+
+static void
+hash_slot_give(void)
+{
+  g_mutex_lock(&hash_lock);
+  hashes_running--;
+  g_cond_signal(&hash_cond);
+  g_mutex_unlock(&hash_lock);
+}
+
 /* ---- sign-in ---------------------------------------------------------------------- */
 
 /* Verifying against a fixed hash when the account does not exist keeps the
@@ -129,7 +158,9 @@ handle_login(SrvApp *app, const SrvRequest *request, SrvResponse *response)
     srv_api_reply_error(response, error);
     return;
   }
+  hash_slot_take();
   gboolean ok = gk_password_verify(found ? account.password_hash : dummy_hash(), gk_json_get_string(o, "password", ""));
+  hash_slot_give();
   if (!found || !ok) {
     GK_LOG_WARN("auth.login_failed", GK_STR("ip", request->peer_ip), GK_STR("user", found ? username : "(unknown)"));
     srv_response_set_error(response, 401, "bad-credentials", "wrong user name or password");
@@ -152,11 +183,18 @@ handle_login(SrvApp *app, const SrvRequest *request, SrvResponse *response)
       srv_account_clear(&account);
       return;
     }
+    hash_slot_take();
     g_autofree char *hash = gk_password_hash(new_password, &error);
+    hash_slot_give();
     if (hash == NULL || !srv_store_account_set_password(app->store, account.id, hash, &error)) {
       srv_api_reply_error(response, error);
       srv_account_clear(&account);
       return;
+    }
+    if (account.must_change_password && strcmp(account.username, SRV_OWNER_USERNAME) == 0) {
+      /* The one-time password is spent: it must not stay readable on disk. */
+      g_autofree char *pw_file = g_build_filename(app->data_dir, SRV_DATA_OWNER_PW, NULL);
+      g_unlink(pw_file);
     }
     account.must_change_password = FALSE;
     GK_LOG_INFO("auth.password_changed", GK_STR("user", username));

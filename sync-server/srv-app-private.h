@@ -11,6 +11,8 @@
 
 /* Device certificates live 90 days; devices renew them at sync well before. */
 #define SRV_DEVICE_CERT_DAYS 90
+/* The account `init` makes; its one-time password file goes at first sign-in. */
+#define SRV_OWNER_USERNAME "owner"
 
 typedef struct {
   char *data_dir;

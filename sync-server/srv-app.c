@@ -17,7 +17,6 @@
 #include "srv-app-private.h"
 #include "srv-tls.h"
 
-#define OWNER_USERNAME "owner"
 #define SIGNING_KEY_ID 1
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
@@ -159,7 +158,7 @@ srv_app_init(const SrvInitOptions *options, GError **error)
   g_autofree char *pw_line = g_strconcat(password, "\n", NULL);
   sodium_memzero(password, strlen(password));
   gboolean ok = hash != NULL &&
-                srv_store_account_add(store, OWNER_USERNAME, hash, "owner", TRUE, now, &owner_id, error) &&
+                srv_store_account_add(store, SRV_OWNER_USERNAME, hash, "owner", TRUE, now, &owner_id, error) &&
                 gk_secure_file_write(pw_path, pw_line, strlen(pw_line), TRUE, error);
   sodium_memzero(pw_line, strlen(pw_line));
   if (!ok)

@@ -431,8 +431,11 @@ free_graveyard(SrvLoop *loop)
 static void
 conn_begin_close(SrvLoop *loop, Conn *c)
 {
-  c->state = CONN_CLOSING;
-  c->deadline_us = now_us() + (gint64) loop->limits.write_timeout_ms * 1000;
+  /* The deadline is set once: a peer that reads slowly must not extend it. */
+  if (c->state != CONN_CLOSING) {
+    c->state = CONN_CLOSING;
+    c->deadline_us = now_us() + (gint64) loop->limits.write_timeout_ms * 1000;
+  }
   SrvTlsStatus st = srv_tls_close_notify(c->tls);
   if (st == SRV_TLS_WANT_WRITE)
     set_interest(loop, c, EPOLLOUT);

@@ -280,7 +280,7 @@ static const char *const query_sql[N_QUERIES] = {
                     " WHERE id = ?1",
   [Q_DEVICE_RENEW] = "UPDATE devices SET serial = ?3, cert_expires_at = ?4"
                      " WHERE id = ?1 AND serial = ?2 AND revoked_at IS NULL",
-  [Q_EVENT_GET] = "SELECT ticket_id, kind, conflict, outcome FROM events WHERE id = ?1",
+  [Q_EVENT_GET] = "SELECT ticket_id, kind, conflict, outcome, device_id FROM events WHERE id = ?1",
   [Q_EVENT_ADD] = "INSERT INTO events (id, device_id, site_id, kind, ticket_id, device_time, server_time,"
                   " offline, reason, conflict, outcome)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -1703,6 +1703,18 @@ replay_outcome(Conn *c, sqlite3_stmt *s, const guint8 ticket_id[16], SrvRedeemOu
   return TRUE;
 }
 
+/* Event ids are made on devices; only the device that made one may repeat it.
+ * Another device naming it would otherwise be told the first device's outcome
+ * (or have its event silently dropped as a duplicate). */
+static gboolean
+event_owned_by(sqlite3_stmt *s, const char *device_id, const char *what, GError **error)
+{
+  const char *owner = (const char *) sqlite3_column_text(s, 4);
+  if (g_strcmp0(owner, device_id) == 0)
+    return TRUE;
+  return fail(error, SRV_STORE_ERROR_EXISTS, "%s: another device already used this event id", what);
+}
+
 static gboolean
 sq_redeem(gpointer backend, const char *device_id, gint64 site_id, const guint8 ticket_id[16],
           const char *event_id, gint64 device_time, gint64 now, SrvRedeemOutcome *out, GError **error)
@@ -1726,7 +1738,7 @@ sq_redeem(gpointer backend, const char *device_id, gint64 site_id, const guint8 
   if (r < 0)
     goto out;
   if (r == 1) {
-    if (!replay_outcome(c, s, ticket_id, &res, error))
+    if (!event_owned_by(s, device_id, what, error) || !replay_outcome(c, s, ticket_id, &res, error))
       goto out;
     gk_store_rollback(c->gk);  /* nothing written */
     ok = TRUE;
@@ -1793,11 +1805,12 @@ add_alert(Conn *c, gint64 site_id, const guint8 ticket_id[16], const char *event
  * one alert. *out_conflict tells whether @ev is the conflicting one. */
 static gboolean
 apply_one_time_checkin(Conn *c, const char *device_id, gint64 site_id, const SrvEvent *ev, gint64 now,
-                       gboolean *out_conflict, GError **error)
+                       gboolean *out_conflict, char **out_displaced, GError **error)
 {
   FirstAdmission first;
   gboolean ok = FALSE;
   *out_conflict = FALSE;
+  *out_displaced = NULL;
   if (!get_first_admission(c, ev->ticket_id, &first, error))
     return FALSE;
   if (!first.found) {
@@ -1834,6 +1847,8 @@ apply_one_time_checkin(Conn *c, const char *device_id, gint64 site_id, const Srv
   if (!step_done(c, s, "cannot mark the conflict", error))
     goto out;
   ok = add_alert(c, site_id, ev->ticket_id, first.event_id, ev->id, first.device_id, device_id, now, error);
+  if (ok)
+    *out_displaced = g_strdup(first.event_id);
 out:
   first_admission_clear(&first);
   return ok;
@@ -1867,6 +1882,8 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
     if (r < 0)
       goto out;
     if (r == 1) {
+      if (!event_owned_by(s, device_id, what, error))
+        goto out;
       statuses[i] = SRV_EVENT_DUPLICATE;
       continue;
     }
@@ -1878,9 +1895,15 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
       if (r < 0)
         goto out;
       /* A ticket this site does not know, or a multi-entry one, is just recorded. */
+      g_autofree char *displaced = NULL;
       if (r == 1 && !(flags & GK_TICKET_FLAG_MULTI_ENTRY) &&
-          !apply_one_time_checkin(c, device_id, site_id, ev, now, &conflict, error))
+          !apply_one_time_checkin(c, device_id, site_id, ev, now, &conflict, &displaced, error))
         goto out;
+      /* The admission this event displaced may sit earlier in this very batch:
+       * its answer must say conflict, as its row now does. */
+      for (guint j = 0; displaced != NULL && j < i; j++)
+        if (strcmp(events[j].id, displaced) == 0)
+          statuses[j] = SRV_EVENT_CONFLICT;
     }
     if (!insert_event(c, ev->id, device_id, site_id, event_kinds[ev->kind], ev->has_ticket ? ev->ticket_id : NULL,
                       ev->device_time, now, ev->offline, ev->reason, conflict, NULL, error))

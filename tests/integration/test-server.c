@@ -170,6 +170,10 @@ test_login_rules(Fixture *f, gconstpointer data)
   g_clear_pointer(&reply, json_node_unref);
   g_assert_cmpint(gk_test_request(&anon, "POST", url, "{\"username\":\"nobody\",\"password\":\"x\"}", NULL, NULL), ==, 401);
 
+  /* The fixture changed the one-time password: its file is gone. */
+  g_autofree char *pw_file = g_build_filename(f->server->data_dir, "initial-owner-password", NULL);
+  g_assert_false(g_file_test(pw_file, G_FILE_TEST_EXISTS));
+
   /* No session, a made-up session, and a logged-out session are all refused. */
   g_autofree char *hosts = g_strconcat(f->server->admin_url, "/v1/hosts", NULL);
   g_assert_cmpint(gk_test_request(&anon, "GET", hosts, NULL, NULL, NULL), ==, 401);

@@ -44,8 +44,8 @@ typedef struct {
 long gk_test_request(const GkTestClient *client, const char *method, const char *url, const char *json_body,
                      JsonNode **out_body, int *out_curl_error);
 
-/* Signs in as owner with the initial password, changing it to @new_password;
- * returns the session token (g_free). */
+/* Signs in as owner with the initial password, changing it to @new_password
+ * (or, once changed, with @new_password); returns the session token (g_free). */
 char *gk_test_server_login_owner(GkTestServer *server, const char *new_password);
 
 typedef struct {

@@ -754,6 +754,18 @@ test_redeem(Fixture *f, gconstpointer data)
   g_assert_false(srv_store_redeem(f->store, "dev-1", f->site, multi, "ev-1", NOW, NOW + 40, &o, &error));
   g_assert_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_EXISTS);
   g_clear_error(&error);
+  /* Another device naming dev-1's event id is refused too: it must not be told
+   * "accepted" for a ticket it never admitted, nor have its event dropped. */
+  g_assert_false(srv_store_redeem(f->store, "dev-2", f->site, once, "ev-1", NOW + 50, NOW + 50, &o, &error));
+  g_assert_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_EXISTS);
+  g_clear_error(&error);
+  SrvEvent stolen = { .id = (char *) "ev-1", .kind = SRV_EVENT_CHECKIN, .has_ticket = TRUE, .device_time = NOW };
+  memcpy(stolen.ticket_id, once, 16);
+  SrvEventStatus st;
+  g_assert_false(srv_store_events_apply(f->store, "dev-2", f->site, &stolen, 1, NOW + 50, &st, &error));
+  g_assert_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_EXISTS);
+  g_clear_error(&error);
+  g_assert_cmpint(count(f, "SELECT count(*) FROM events"), ==, events_before);
 
   /* Multi-entry: always accepted, each one recorded. */
   for (int i = 0; i < 3; i++) {
@@ -912,7 +924,8 @@ test_events(Fixture *f, gconstpointer data)
   add_ticket(f, f->site, 3, 0, c);
   SrvEvent same[] = { checkin("z-2", c, NOW + 50), checkin("z-1", c, NOW + 50) };
   g_assert_true(srv_store_events_apply(f->store, "dev-1", f->site, same, 2, NOW + 60, st, &error));
-  g_assert_cmpint(st[0], ==, SRV_EVENT_STORED);
+  /* z-1 displaced z-2 within the batch: the answer for z-2 says so. */
+  g_assert_cmpint(st[0], ==, SRV_EVENT_CONFLICT);
   g_assert_cmpint(st[1], ==, SRV_EVENT_STORED);
   g_assert_cmpint(count(f, "SELECT conflict FROM events WHERE id = 'z-2'"), ==, 1);
 
