@@ -1,0 +1,183 @@
+#!/bin/sh
+# genkanctl against a real genkan-server, the way an operator uses it: log in
+# (changing the initial password), add a host, issue a ticket with its QR image,
+# make an enrollment code, list everything as JSON, log out; and the failures an
+# operator must understand. Usage: test-genkanctl.sh BUILD_DIR
+set -u
+
+BUILD=${1:?usage: test-genkanctl.sh BUILD_DIR}
+SERVER=$BUILD/sync-server/genkan-server
+CTL=$BUILD/sync-server/genkanctl
+NEW_PW='Gate-Keeper-2026!x'
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -n "${TMP:-}" ] && [ -f "$TMP/server.log" ]; then
+    echo "--- server log (tail) ---" >&2
+    tail -n 20 "$TMP/server.log" >&2
+  fi
+  exit 1
+}
+
+for tool in python3 zbarimg; do
+  command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not installed (Debian: apt-get install python3 zbar-tools)"
+done
+[ -x "$SERVER" ] || fail "no server binary at $SERVER"
+[ -x "$CTL" ] || fail "no genkanctl at $CTL"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/genkan-ctl.XXXXXX") || fail "mktemp"
+PID=
+PID2=
+cleanup() {
+  for p in $PID $PID2; do
+    kill "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# A clean operator environment: no saved session, no server from the caller's.
+mkdir -p "$TMP/home" "$TMP/xdg"
+HOME=$TMP/home
+XDG_CONFIG_HOME=$TMP/xdg
+export HOME XDG_CONFIG_HOME
+unset GENKAN_SERVER GENKAN_CA GENKAN_PASSWORD GENKAN_NEW_PASSWORD
+
+DATA=$TMP/data
+"$SERVER" init --data-dir "$DATA" >"$TMP/init.log" 2>&1 || fail "genkan-server init: $(cat "$TMP/init.log")"
+"$SERVER" run --data-dir "$DATA" --device-port 0 --admin-port 0 2>"$TMP/server.log" &
+PID=$!
+i=0
+while ! grep -q 'event=server.listening' "$TMP/server.log" 2>/dev/null; do
+  kill -0 "$PID" 2>/dev/null || fail "genkan-server exited before listening"
+  i=$((i + 1))
+  [ "$i" -le 200 ] || fail "genkan-server did not listen within 20 s"
+  sleep 0.1
+done
+LINE=$(grep 'event=server.listening' "$TMP/server.log" | tail -n 1)
+ADMIN_PORT=$(echo "$LINE" | sed -n 's/.* admin_port=\([0-9][0-9]*\).*/\1/p')
+[ -n "$ADMIN_PORT" ] || fail "no admin port in: $LINE"
+URL=https://127.0.0.1:$ADMIN_PORT
+
+# run NAME CMD...: runs genkanctl with stdout/stderr in $TMP/NAME.out/.err; sets $rc.
+run() {
+  name=$1
+  shift
+  "$CTL" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  rc=$?
+}
+# ok NAME CMD...: as run, and the command must succeed.
+ok() {
+  run "$@"
+  [ "$rc" -eq 0 ] || fail "genkanctl $* exited $rc:
+$(cat "$TMP/$1.err")"
+}
+# json_check NAME KEY PYTHON-EXPR: NAME.out is one JSON document, a list of rows
+# (or the server's {"KEY": [...]}), and EXPR about those rows (r) holds.
+json_check() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+r = d if isinstance(d, list) else d[sys.argv[2]]
+assert isinstance(r, list) and all(isinstance(x, dict) for x in r)
+sys.exit(0 if eval(sys.argv[3]) else 3)' "$TMP/$1.out" "$2" "$3" 2>"$TMP/$1.py" ||
+    fail "$1: output is not JSON or not as expected ($3): $(cat "$TMP/$1.py")
+$(head -c 600 "$TMP/$1.out")"
+}
+
+# --- log in, changing the one-time password --------------------------------------------
+INITIAL=$(cat "$DATA/initial-owner-password")
+GENKAN_PASSWORD=$INITIAL GENKAN_NEW_PASSWORD=$NEW_PW \
+  "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner --new-password >"$TMP/login.out" 2>"$TMP/login.err" ||
+  fail "login with --new-password: $(cat "$TMP/login.err")"
+SESSION=$XDG_CONFIG_HOME/genkan/session
+[ -f "$SESSION" ] || fail "login saved no session at $SESSION"
+mode=$(stat -c %a "$SESSION")
+[ "$mode" = 600 ] || fail "the session file has mode $mode, not 600"
+if grep -q -- "$NEW_PW" "$SESSION" || grep -q -- "$INITIAL" "$SESSION"; then
+  fail "the session file holds a password"
+fi
+echo "login: ok, session file mode $mode"
+
+# --- everyday commands, using the saved session --------------------------------------------
+ok host-add host add --name "Hanako Sato" --department "R&D"
+ok host-list host list --json
+json_check host-list hosts 'any(h["name"] == "Hanako Sato" and h["department"] == "R&D" for h in r)'
+
+ok ticket ticket issue --visitor "Taro Yamada" --host "Hanako Sato" --qr "$TMP/t.png"
+TICKET=$(tail -n 1 "$TMP/ticket.out")
+case $TICKET in
+  GK1:*) ;;
+  *) fail "ticket issue: last line is not a GK1: ticket: $TICKET" ;;
+esac
+[ -s "$TMP/t.png" ] || fail "ticket issue wrote no QR image"
+SCANNED=$(zbarimg --raw -q "$TMP/t.png" 2>"$TMP/zbar.err") || fail "zbarimg cannot read the ticket QR image"
+[ "$SCANNED" = "$TICKET" ] || fail "the QR image holds '$SCANNED', not the printed ticket '$TICKET'"
+echo "ticket issue: ok, QR image reads back as the printed ticket"
+
+ok code device enroll-code --name Gate --mode gate
+CODE=$(tail -n 1 "$TMP/code.out")
+case $CODE in
+  GKE1:*) ;;
+  *) fail "device enroll-code: last line is not a GKE1: code: $CODE" ;;
+esac
+
+ok devices device list --json
+json_check devices devices 'r == []  # the code is not used yet'
+ok checkins checkins list --json
+json_check checkins checkins 'r == []'
+ok alerts alerts list --json
+json_check alerts alerts 'r == []'
+echo "lists: ok (hosts, devices, checkins, alerts as JSON)"
+
+# --- after logout, commands say to log in --------------------------------------------------
+ok logout logout
+[ ! -e "$SESSION" ] || ! grep -q '^token' "$SESSION" || fail "logout left the token in $SESSION"
+run after host list
+[ "$rc" -ne 0 ] || fail "host list after logout exited 0"
+grep -qi -e 'not logged in' -e 'login' "$TMP/after.err" ||
+  fail "host list after logout does not say to log in: $(cat "$TMP/after.err")"
+[ ! -s "$TMP/after.out" ] || fail "host list after logout printed on stdout: $(cat "$TMP/after.out")"
+echo "after logout: exit $rc, $(head -n 1 "$TMP/after.err")"
+# Naming the server explicitly: the message is about the missing session.
+run after2 --server "$URL" --ca "$DATA/ca.crt" host list
+[ "$rc" -ne 0 ] || fail "host list --server after logout exited 0"
+grep -qi 'not logged in' "$TMP/after2.err" ||
+  fail "host list --server after logout does not say 'not logged in': $(cat "$TMP/after2.err")"
+[ ! -s "$TMP/after2.out" ] || fail "host list --server after logout printed on stdout: $(cat "$TMP/after2.out")"
+echo "after logout, with --server: exit $rc, $(head -n 1 "$TMP/after2.err")"
+
+# --- a wrong password ----------------------------------------------------------------------------
+GENKAN_PASSWORD='Wrong-Passw0rd!' "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner \
+  >"$TMP/wrong.out" 2>"$TMP/wrong.err"
+rc=$?
+[ "$rc" -ne 0 ] || fail "login with a wrong password exited 0"
+[ -s "$TMP/wrong.err" ] || fail "login with a wrong password printed no message on stderr"
+[ ! -s "$TMP/wrong.out" ] || fail "login with a wrong password printed on stdout: $(cat "$TMP/wrong.out")"
+[ ! -e "$SESSION" ] || ! grep -q '^token' "$SESSION" || fail "a failed login saved a session"
+echo "wrong password: exit $rc, $(head -n 1 "$TMP/wrong.err")"
+
+# The right (new) password still works afterwards.
+GENKAN_PASSWORD=$NEW_PW "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner >"$TMP/relogin.out" \
+  2>"$TMP/relogin.err" || fail "login with the new password: $(cat "$TMP/relogin.err")"
+
+# --- a second server on a port that is taken ------------------------------------------------------
+"$SERVER" init --data-dir "$TMP/data2" >"$TMP/init2.log" 2>&1 || fail "second init: $(cat "$TMP/init2.log")"
+timeout 20 "$SERVER" run --data-dir "$TMP/data2" --device-port 0 --admin-port "$ADMIN_PORT" \
+  >"$TMP/taken.out" 2>"$TMP/taken.err" &
+PID2=$!
+wait "$PID2"
+rc=$?
+PID2=
+[ "$rc" -ne 0 ] || fail "genkan-server run on a taken port exited 0"
+[ "$rc" -ne 124 ] || fail "genkan-server run on a taken port did not exit (killed after 20 s)"
+grep -qi 'already in use' "$TMP/taken.err" || fail "no clear message for a taken port: $(cat "$TMP/taken.err")"
+echo "taken port: exit $rc, $(grep -i 'already in use' "$TMP/taken.err" | head -n 1)"
+
+kill "$PID" 2>/dev/null
+wait "$PID"
+status=$?
+PID=
+[ "$status" -eq 0 ] || fail "genkan-server exited with status $status after SIGTERM"
+echo "PASS: test-genkanctl"
