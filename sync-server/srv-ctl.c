@@ -928,7 +928,8 @@ print_top_help(FILE *out)
           "Global options:\n"
           "  --server URL     the server's admin address, https://HOST:PORT (env GENKAN_SERVER)\n"
           "  --ca FILE        the server's CA certificate, DIR/ca.crt (env GENKAN_CA)\n"
-          "  --json           print the server's JSON (list commands and answers)\n"
+          "  --json           print JSON for scripts: list commands print the array of rows,\n"
+          "                   other commands the server's answer object\n"
           "  --version        print the version\n"
           "  -h, --help       show this help; '" PROG " COMMAND --help' shows a command's options\n"
           "\n"
@@ -957,7 +958,7 @@ parse_command_options(Ctl *ctl, const GOptionEntry *entries, int *argc, char ***
   const Command *cmd = ctl->cmd;
   gboolean help = FALSE;
   GOptionEntry common[] = {
-    { "json", 0, 0, G_OPTION_ARG_NONE, &ctl->json, "Print the server's JSON for scripts", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &ctl->json, "Print JSON for scripts (lists: the array of rows)", NULL },
     { "help", 'h', 0, G_OPTION_ARG_NONE, &help, "Show this help", NULL },
     G_OPTION_ENTRY_NULL,
   };
