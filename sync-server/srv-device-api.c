@@ -285,8 +285,25 @@ handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
                            type_names[c->type <= SRV_CHANGE_KEY ? c->type : 0], c->json);
     last = c->seq;
   }
-  g_string_append_printf(out, "],\"cursor\":%" G_GINT64_FORMAT ",\"more\":%s,\"server_time\":%" G_GINT64_FORMAT "}",
-                         last, more ? "true" : "false", srv_api_now());
+  /* The device's own settings ride along on every page: they are one small
+   * object, and a device must pick up a changed mode at its next sync. */
+  g_autoptr(JsonBuilder) cfg = json_builder_new();
+  json_builder_begin_object(cfg);
+  json_builder_set_member_name(cfg, "id");
+  json_builder_add_string_value(cfg, device->id);
+  json_builder_set_member_name(cfg, "name");
+  json_builder_add_string_value(cfg, device->name);
+  json_builder_set_member_name(cfg, "mode");
+  json_builder_add_string_value(cfg, device->mode);
+  json_builder_set_member_name(cfg, "site_id");
+  json_builder_add_int_value(cfg, device->site_id);
+  json_builder_set_member_name(cfg, "cert_expires_at");
+  json_builder_add_int_value(cfg, device->cert_expires_at);
+  json_builder_end_object(cfg);
+  g_autofree char *cfg_json = gk_json_builder_to_string(cfg);
+  g_string_append_printf(out,
+                         "],\"cursor\":%" G_GINT64_FORMAT ",\"more\":%s,\"device\":%s,\"server_time\":%" G_GINT64_FORMAT "}",
+                         last, more ? "true" : "false", cfg_json, srv_api_now());
   srv_response_take_json(response, 200, g_string_free(out, FALSE));
 }
 

@@ -211,6 +211,10 @@ test_enroll_sync_redeem(Fixture *f, gconstpointer data)
   g_assert_nonnull(strstr(all, "\"type\":\"key\""));
   g_assert_nonnull(strstr(all, "\"type\":\"host\""));
   g_assert_false(json_object_get_boolean_member(json_node_get_object(rest), "more"));
+  JsonObject *cfg = json_object_get_object_member(json_node_get_object(rest), "device");
+  g_assert_cmpstr(json_object_get_string_member(cfg, "id"), ==, gate->device_id);
+  g_assert_cmpstr(json_object_get_string_member(cfg, "mode"), ==, "gate");
+  g_assert_cmpstr(json_object_get_string_member(cfg, "name"), ==, "Gate 1");
 
   /* Online redemption: accepted once; then already-used with time and device. */
   g_autoptr(JsonNode) r1 = NULL;
