@@ -1,0 +1,129 @@
+/* The kiosk's local encrypted store (DIR/kiosk.db over gk-store): device identity,
+ * the synced ticket/host/redemption/key tables, and the durable event queue. */
+#pragma once
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "gk-store.h"
+#include "gk-ticket.h"
+
+G_BEGIN_DECLS
+
+#define KIOSK_STORE_ERROR kiosk_store_error_quark()
+GQuark kiosk_store_error_quark(void);
+typedef enum {
+  KIOSK_STORE_ERROR_NOT_ENROLLED, /* no store, or a store without a device identity */
+  KIOSK_STORE_ERROR_ENROLLED,     /* the data dir already holds an enrolled device */
+  KIOSK_STORE_ERROR_BAD_CHANGE,   /* a change from the server does not match the protocol */
+} KioskStoreError;
+
+#define KIOSK_DB_NAME  "kiosk.db"
+#define KIOSK_KEK_NAME "kiosk.kek"
+
+typedef struct _KioskStore KioskStore;
+
+/* Who this device is: everything enrollment produced. The private key lives
+ * only here and in the encrypted store. */
+typedef struct {
+  char *device_id;
+  char *name;
+  char *mode;        /* "gate" | "reception" */
+  gint64 site_id;
+  char *host;        /* server host name, as in the enrollment code */
+  guint16 admin_port;
+  guint16 device_port;
+  char *ca_pem;
+  char *cert_pem;
+  char *key_pem;     /* secret: zeroed by kiosk_identity_clear() */
+} KioskIdentity;
+
+void kiosk_identity_clear(KioskIdentity *identity);
+
+/* Creates DIR (0700) and a new empty store in it; refuses (ENROLLED) when
+ * DIR/kiosk.db exists. */
+KioskStore *kiosk_store_create(const char *data_dir, GError **error);
+/* Opens DIR/kiosk.db (migrating it); NOT_ENROLLED when there is none. */
+KioskStore *kiosk_store_open(const char *data_dir, GError **error);
+void kiosk_store_close(KioskStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KioskStore, kiosk_store_close)
+GkStore *kiosk_store_gk(KioskStore *store);
+
+/* Deletes the store and its key files (db, -wal, -shm, .key, kek): every piece
+ * of personal data and every credential the device holds. Close stores first. */
+gboolean kiosk_store_wipe(const char *data_dir, GError **error);
+
+/* ---- meta: small key/value settings ---- */
+char *kiosk_store_get_meta(KioskStore *store, const char *key);
+gint64 kiosk_store_get_meta_int(KioskStore *store, const char *key, gint64 fallback);
+gboolean kiosk_store_set_meta(KioskStore *store, const char *key, const char *value, GError **error);
+gboolean kiosk_store_set_meta_int(KioskStore *store, const char *key, gint64 value, GError **error);
+
+/* In one transaction; refuses (ENROLLED) when an identity is already stored. */
+gboolean kiosk_store_save_identity(KioskStore *store, const KioskIdentity *identity, GError **error);
+/* NOT_ENROLLED when the store holds no (complete) identity. */
+gboolean kiosk_store_load_identity(KioskStore *store, KioskIdentity *out, GError **error);
+
+/* ---- the change feed ---- */
+
+/* Validates every change of a pull page (docs/protocol.md, "Pull changes"),
+ * then applies them and stores @cursor in ONE transaction. Upserts only, so
+ * applying a page twice changes nothing. A bad change refuses the whole page. */
+gboolean kiosk_store_apply_page(KioskStore *store, JsonArray *changes, gint64 cursor, guint *out_applied,
+                                GError **error);
+/* The public keys a ticket may be signed with (retired keys excluded). */
+GkKeyring *kiosk_store_load_keyring(KioskStore *store, GError **error);
+/* Bumped by every page that carried a key change: callers cache the keyring. */
+gint64 kiosk_store_keys_generation(KioskStore *store);
+
+typedef struct {
+  gboolean known;    /* the ticket came through the feed */
+  gboolean revoked;
+} KioskTicketState;
+gboolean kiosk_store_ticket_state(KioskStore *store, const char *ticket_hex, KioskTicketState *out, GError **error);
+
+typedef struct {
+  gboolean found;
+  gint64 at;
+  char *device_id;
+  char *device_name;
+  gboolean pending;  /* our own admission whose event the server has not acknowledged */
+} KioskRedemption;
+void kiosk_redemption_clear(KioskRedemption *r);
+gboolean kiosk_store_get_redemption(KioskStore *store, const char *ticket_hex, KioskRedemption *out, GError **error);
+/* Records a redemption the server told us about (already-used answers). */
+gboolean kiosk_store_put_redemption(KioskStore *store, const char *ticket_hex, gint64 at, const char *device_id,
+                                    const char *device_name, gint64 expires, GError **error);
+
+/* ---- the event queue ---- */
+
+typedef struct {
+  char *id;          /* "evt-" + 32 hex */
+  char *kind;        /* checkin | checkout | scan-rejected | audit */
+  char *ticket_id;   /* 32 hex or NULL */
+  gint64 at;         /* device time */
+  gboolean offline;
+  char *reason;      /* or NULL */
+} KioskEvent;
+void kiosk_event_free(KioskEvent *event);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KioskEvent, kiosk_event_free)
+
+/* A fresh event id: "evt-" + 128 random bits in hex (g_free). */
+char *kiosk_event_new_id(void);
+
+/* One transaction, committed (synchronous=FULL) before it returns: the event,
+ * already acknowledged when @sent, and, with @redeem, the local redemption of
+ * the ticket (at = event time, by this device, @expires = the ticket's
+ * valid_until for the purge). An accepted scan is durable once this returns. */
+gboolean kiosk_store_record_event(KioskStore *store, const KioskEvent *event, gboolean sent, gboolean redeem,
+                                  const char *device_id, const char *device_name, gint64 expires, GError **error);
+/* The oldest unsent events, at most @limit (KioskEvent, owned by the array). */
+GPtrArray *kiosk_store_pending_events(KioskStore *store, guint limit, GError **error);
+/* Marks these ids sent, in one transaction. */
+gboolean kiosk_store_mark_sent(KioskStore *store, const char *const *ids, guint n_ids, GError **error);
+gint64 kiosk_store_queue_length(KioskStore *store);
+
+/* Deletes personal data of tickets whose valid_until + 24 h is before @now
+ * (visitor names, their redemptions) and event rows already sent. */
+gboolean kiosk_store_purge(KioskStore *store, gint64 now, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,265 @@
+/* Sync rounds: push the event queue, pull the change feed, clock offset, purge,
+ * and the revocation check. Every answer is checked against docs/protocol.md. */
+#include "kiosk-sync.h"
+
+#include <string.h>
+
+#include "gk-json.h"
+#include "gk-log.h"
+
+G_DEFINE_QUARK(kiosk-sync-error-quark, kiosk_sync_error)
+
+#define SYNC_TIMEOUT_MS 30000
+
+static gint64
+now_ms(void)
+{
+  return g_get_real_time() / 1000;
+}
+
+static gboolean
+bad_answer(GError **error, const char *what, GError *cause)
+{
+  g_set_error(error, KIOSK_SYNC_ERROR, KIOSK_SYNC_ERROR_BAD_ANSWER, "the server's %s answer is not valid: %s", what,
+              cause ? cause->message : "unexpected content");
+  return FALSE;
+}
+
+static char *
+push_body(GPtrArray *events, gint64 queue_length)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "device_time");
+  json_builder_add_int_value(b, g_get_real_time() / G_USEC_PER_SEC);
+  json_builder_set_member_name(b, "queue_length");
+  json_builder_add_int_value(b, queue_length);
+  json_builder_set_member_name(b, "events");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < events->len; i++) {
+    const KioskEvent *e = events->pdata[i];
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, e->id);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, e->kind);
+    if (e->ticket_id != NULL) {
+      json_builder_set_member_name(b, "ticket_id");
+      json_builder_add_string_value(b, e->ticket_id);
+    }
+    json_builder_set_member_name(b, "at");
+    json_builder_add_int_value(b, e->at);
+    json_builder_set_member_name(b, "offline");
+    json_builder_add_boolean_value(b, e->offline);
+    if (e->reason != NULL) {
+      json_builder_set_member_name(b, "reason");
+      json_builder_add_string_value(b, e->reason);
+    }
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  return gk_json_builder_to_string(b);
+}
+
+/* Clock offset from a server_time (seconds) seen at local time @local_ms. */
+static void
+note_offset(KioskStore *store, gint64 server_time, gint64 local_ms, KioskSyncSummary *summary)
+{
+  gint64 off = server_time * 1000 - local_ms;
+  summary->clock_offset_ms = off;
+  kiosk_store_set_meta_int(store, "clock_offset_ms", off, NULL);
+}
+
+gboolean
+kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSyncSummary *summary, GError **error)
+{
+  for (;;) {
+    g_autoptr(GPtrArray) events = kiosk_store_pending_events(store, KIOSK_SYNC_PUSH_BATCH, error);
+    if (events == NULL)
+      return FALSE;
+    if (events->len == 0)
+      return TRUE;
+    g_autofree char *body = push_body(events, kiosk_store_queue_length(store));
+    g_autoptr(JsonNode) root = NULL;
+    if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/sync/push", body, timeout_ms, NULL, &root,
+                              NULL, NULL, error))
+      return FALSE;
+    gint64 local = now_ms();
+    JsonObject *o = json_node_get_object(root);
+    static const GkJsonField top[] = {
+      { "results", GK_JSON_ARRAY, TRUE, 0, KIOSK_SYNC_PUSH_BATCH },
+      { "server_time", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
+    };
+    g_autoptr(GError) local_error = NULL;
+    if (!gk_json_check(o, top, G_N_ELEMENTS(top), TRUE, "push", &local_error))
+      return bad_answer(error, "push", local_error);
+    note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
+
+    /* Only ids we sent and the server acknowledged are marked sent. */
+    g_autoptr(GHashTable) sent = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < events->len; i++)
+      g_hash_table_add(sent, ((KioskEvent *) events->pdata[i])->id);
+    JsonArray *results = json_object_get_array_member(o, "results");
+    g_autoptr(GPtrArray) acked = g_ptr_array_new();
+    for (guint i = 0; i < json_array_get_length(results); i++) {
+      JsonNode *n = json_array_get_element(results, i);
+      if (!JSON_NODE_HOLDS_OBJECT(n))
+        return bad_answer(error, "push", NULL);
+      JsonObject *r = json_node_get_object(n);
+      static const GkJsonField rf[] = {
+        { "id", GK_JSON_STRING, TRUE, 1, 64 },
+        { "status", GK_JSON_STRING, TRUE, 1, 32 },
+      };
+      if (!gk_json_check(r, rf, G_N_ELEMENTS(rf), TRUE, "push.results[]", &local_error))
+        return bad_answer(error, "push", local_error);
+      const char *id = gk_json_get_string(r, "id", "");
+      const char *status = gk_json_get_string(r, "status", "");
+      const char *mine = g_hash_table_lookup(sent, id);
+      if (mine == NULL)
+        return bad_answer(error, "push", NULL);
+      if (strcmp(status, "stored") == 0)
+        summary->stored++;
+      else if (strcmp(status, "duplicate") == 0)
+        summary->duplicate++;
+      else if (strcmp(status, "conflict") == 0)
+        summary->conflict++;
+      else
+        return bad_answer(error, "push", NULL);
+      g_hash_table_remove(sent, id);
+      g_ptr_array_add(acked, (gpointer) mine);
+    }
+    if (acked->len == 0)
+      return bad_answer(error, "push (no event acknowledged)", NULL);
+    if (!kiosk_store_mark_sent(store, (const char *const *) acked->pdata, acked->len, error))
+      return FALSE;
+    summary->sent += acked->len;
+    GK_LOG_INFO("kiosk.sync.push", GK_UINT("events", acked->len), GK_UINT("conflicts", summary->conflict));
+    if (events->len < KIOSK_SYNC_PUSH_BATCH)
+      return TRUE;
+  }
+}
+
+gboolean
+kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progress, gpointer user_data,
+                KioskSyncSummary *summary, GError **error)
+{
+  gint64 cursor = kiosk_store_get_meta_int(store, "cursor", 0);
+  for (;;) {
+    g_autofree char *path = g_strdup_printf("/v1/sync/pull?cursor=%" G_GINT64_FORMAT "&limit=%d", cursor,
+                                            KIOSK_SYNC_PULL_LIMIT);
+    g_autoptr(JsonNode) root = NULL;
+    if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "GET", path, NULL, SYNC_TIMEOUT_MS, NULL, &root, NULL, NULL,
+                              error))
+      return FALSE;
+    gint64 local = now_ms();
+    JsonObject *o = json_node_get_object(root);
+    static const GkJsonField top[] = {
+      { "changes", GK_JSON_ARRAY, TRUE, 0, 1000 },
+      { "cursor", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+      { "more", GK_JSON_BOOL, TRUE, 0, 0 },
+      { "server_time", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
+    };
+    g_autoptr(GError) local_error = NULL;
+    if (!gk_json_check(o, top, G_N_ELEMENTS(top), TRUE, "pull", &local_error))
+      return bad_answer(error, "pull", local_error);
+    gint64 next = gk_json_get_int(o, "cursor", 0);
+    gboolean more = gk_json_get_bool(o, "more", FALSE);
+    JsonArray *changes = json_object_get_array_member(o, "changes");
+    /* A cursor that goes back, or "more" without progress, would loop forever. */
+    if (next < cursor || (more && next == cursor))
+      return bad_answer(error, "pull", NULL);
+    guint applied = 0;
+    if (!kiosk_store_apply_page(store, changes, next, &applied, error))
+      return FALSE;
+    note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
+    summary->pulled += applied;
+    summary->cursor = next;
+    cursor = next;
+    if (progress)
+      progress(summary->pulled, cursor, user_data);
+    if (!more)
+      return TRUE;
+  }
+}
+
+gboolean
+kiosk_sync_check_revoked(KioskClient *client, const char *device_id, gboolean *out_wipe, GError **error)
+{
+  *out_wipe = FALSE;
+  g_autofree char *escaped = g_uri_escape_string(device_id, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/status", escaped);
+  g_autoptr(JsonNode) root = NULL;
+  if (!kiosk_client_request(client, KIOSK_PORT_ADMIN, "GET", path, NULL, 10000, NULL, &root, NULL, NULL, error))
+    return FALSE;
+  JsonObject *o = json_node_get_object(root);
+  static const GkJsonField f[] = {
+    { "revoked", GK_JSON_BOOL, TRUE, 0, 0 },
+    { "wipe", GK_JSON_BOOL, FALSE, 0, 0 },
+  };
+  g_autoptr(GError) local_error = NULL;
+  if (!gk_json_check(o, f, G_N_ELEMENTS(f), TRUE, "status", &local_error))
+    return bad_answer(error, "device status", local_error);
+  *out_wipe = gk_json_get_bool(o, "revoked", FALSE) && gk_json_get_bool(o, "wipe", FALSE);
+  return TRUE;
+}
+
+gboolean
+kiosk_sync_error_suggests_revocation(const GError *error, const char *server_code)
+{
+  if (error == NULL || error->domain != KIOSK_NET_ERROR)
+    return FALSE;
+  if (error->code == KIOSK_NET_ERROR_TLS)
+    return TRUE;
+  return error->code == KIOSK_NET_ERROR_HTTP && server_code != NULL &&
+         (strcmp(server_code, "device-revoked") == 0 || strcmp(server_code, "unknown-device") == 0);
+}
+
+/* After a refusal: asks whether we were revoked; TRUE (with REVOKED set) when
+ * the device must wipe. */
+static gboolean
+revoked_and_wipe(KioskClient *client, const KioskIdentity *id, GError **error)
+{
+  gboolean wipe = FALSE;
+  g_autoptr(GError) status_error = NULL;
+  if (!kiosk_sync_check_revoked(client, id->device_id, &wipe, &status_error)) {
+    GK_LOG_WARN("kiosk.sync.status_failed", GK_STR("error", status_error->message));
+    return FALSE;
+  }
+  if (!wipe)
+    return FALSE;
+  g_set_error(error, KIOSK_SYNC_ERROR, KIOSK_SYNC_ERROR_REVOKED, "device revoked: the server asks to wipe local data");
+  return TRUE;
+}
+
+gboolean
+kiosk_sync_run(KioskStore *store, KioskClient *client, const KioskIdentity *id, KioskSyncProgress progress,
+               gpointer user_data, KioskSyncSummary *summary, GError **error)
+{
+  memset(summary, 0, sizeof *summary);
+  summary->cursor = kiosk_store_get_meta_int(store, "cursor", 0);
+  summary->clock_offset_ms = kiosk_store_get_meta_int(store, "clock_offset_ms", 0);
+  g_autoptr(GError) local = NULL;
+  gboolean ok = kiosk_sync_push(store, client, SYNC_TIMEOUT_MS, summary, &local) &&
+                kiosk_sync_pull(store, client, progress, user_data, summary, &local);
+  if (!ok) {
+    /* The server's error code is in the message only; a 403 on the device port
+     * is always worth a status check. */
+    gboolean ask = local->domain == KIOSK_NET_ERROR &&
+                   (local->code == KIOSK_NET_ERROR_TLS ||
+                    (local->code == KIOSK_NET_ERROR_HTTP && strstr(local->message, "HTTP 403") != NULL));
+    if (ask && revoked_and_wipe(client, id, error))
+      return FALSE;
+    g_propagate_error(error, g_steal_pointer(&local));
+    summary->queue_left = kiosk_store_queue_length(store);
+    return FALSE;
+  }
+  kiosk_store_set_meta_int(store, "last_sync", g_get_real_time() / G_USEC_PER_SEC, NULL);
+  g_autoptr(GError) purge_error = NULL;
+  if (!kiosk_store_purge(store, g_get_real_time() / G_USEC_PER_SEC, &purge_error))
+    GK_LOG_WARN("kiosk.purge_failed", GK_STR("error", purge_error->message));
+  summary->queue_left = kiosk_store_queue_length(store);
+  GK_LOG_INFO("kiosk.sync.done", GK_UINT("sent", summary->sent), GK_UINT("pulled", summary->pulled),
+              GK_INT("cursor", summary->cursor), GK_INT("clock_offset_ms", summary->clock_offset_ms));
+  return TRUE;
+}

@@ -1,0 +1,57 @@
+/* One sync round with the server: push the queued events (batches of at most
+ * 500, marked sent only once acknowledged), pull the change feed page by page
+ * (each page one transaction with its cursor), record the clock offset, purge;
+ * and the revocation check that tells a refused device to wipe itself. */
+#pragma once
+#include <glib.h>
+
+#include "kiosk-net.h"
+#include "kiosk-store.h"
+
+G_BEGIN_DECLS
+
+#define KIOSK_SYNC_ERROR kiosk_sync_error_quark()
+GQuark kiosk_sync_error_quark(void);
+typedef enum {
+  KIOSK_SYNC_ERROR_REVOKED,    /* the server revoked this device and asks for a wipe */
+  KIOSK_SYNC_ERROR_BAD_ANSWER, /* an answer that breaks the protocol */
+} KioskSyncError;
+
+#define KIOSK_SYNC_PUSH_BATCH 500
+#define KIOSK_SYNC_PULL_LIMIT 500
+
+typedef struct {
+  guint sent;        /* events pushed and acknowledged */
+  guint stored;
+  guint duplicate;
+  guint conflict;
+  guint pulled;      /* changes applied */
+  gint64 cursor;
+  gint64 clock_offset_ms;  /* server time - local time */
+  gint64 queue_left; /* unsent events after the round */
+} KioskSyncSummary;
+
+/* Called after every applied pull page (changes so far, cursor). */
+typedef void (*KioskSyncProgress)(guint changes, gint64 cursor, gpointer user_data);
+
+/* Pushes up to all queued events. */
+gboolean kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSyncSummary *summary,
+                         GError **error);
+/* Pulls until the server says no more. */
+gboolean kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progress, gpointer user_data,
+                         KioskSyncSummary *summary, GError **error);
+/* Push, pull, purge. A TLS refusal (or 403 device-revoked) leads to a status
+ * check on the admin port; told to wipe, it fails with KIOSK_SYNC_ERROR_REVOKED
+ * and the caller closes the store and calls kiosk_store_wipe(). */
+gboolean kiosk_sync_run(KioskStore *store, KioskClient *client, const KioskIdentity *identity,
+                        KioskSyncProgress progress, gpointer user_data, KioskSyncSummary *summary, GError **error);
+
+/* GET /v1/devices/{id}/status on the admin port (server verified with the
+ * stored CA): TRUE with *out_wipe when the server says revoked + wipe. */
+gboolean kiosk_sync_check_revoked(KioskClient *client, const char *device_id, gboolean *out_wipe, GError **error);
+
+/* Whether @error (from push/pull/redeem) is the kind of refusal after which the
+ * device should ask whether it was revoked. */
+gboolean kiosk_sync_error_suggests_revocation(const GError *error, const char *server_code);
+
+G_END_DECLS

@@ -1,0 +1,85 @@
+#!/bin/sh
+# Genkan demo on the embedded defaults: installs any missing Debian packages,
+# builds, starts genkan-server with sample hosts and tickets, enrolls a kiosk,
+# and checks the sample visitors in by scanning their QR codes. The server keeps
+# running until Ctrl-C so you can try genkanctl against it.
+# Usage: packaging/demo.sh          (GENKAN_DEMO_DIR=... to choose where it writes)
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build-demo"
+demo=${GENKAN_DEMO_DIR:-"$root/demo"}
+device_port=${GENKAN_DEVICE_PORT:-8443}
+admin_port=${GENKAN_ADMIN_PORT:-8444}
+
+"$root/packaging/install-deps.sh" all
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target genkan-server genkanctl genkan-kiosk
+
+server="$build/sync-server/genkan-server"
+ctl="$build/sync-server/genkanctl"
+kiosk="$build/kiosk/genkan-kiosk"
+
+rm -rf "$demo"
+mkdir -p "$demo"
+chmod 700 "$demo"
+"$server" init --data-dir "$demo/server" --site "Genkan HQ" >/dev/null
+
+"$server" run --data-dir "$demo/server" --device-port "$device_port" --admin-port "$admin_port" \
+  2>"$demo/server.log" &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 100); do
+  grep -q 'event=server.listening' "$demo/server.log" 2>/dev/null && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "demo: genkan-server did not start:" >&2
+    cat "$demo/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+# The owner's one-time password is changed at first sign-in, as in production.
+export XDG_CONFIG_HOME="$demo/config"
+export GENKAN_SERVER="https://127.0.0.1:$admin_port"
+export GENKAN_CA="$demo/server/ca.crt"
+GENKAN_PASSWORD=$(cat "$demo/server/initial-owner-password")
+GENKAN_NEW_PASSWORD="Demo-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')!"
+export GENKAN_PASSWORD GENKAN_NEW_PASSWORD
+"$ctl" login --user owner --new-password >/dev/null
+printf '%s\n' "$GENKAN_NEW_PASSWORD" >"$demo/owner-password"
+chmod 600 "$demo/owner-password"
+unset GENKAN_PASSWORD GENKAN_NEW_PASSWORD
+
+"$ctl" host add --name "山田 花子" --reading "やまだ はなこ" --department "Sales" --email hanako@example.com >/dev/null
+"$ctl" host add --name "Ken Sato" --reading "さとう けん" --department "Engineering" >/dev/null
+mkdir -p "$demo/tickets"
+"$ctl" ticket issue --visitor "Visitor One" --company "Example KK" --host "山田 花子" \
+  --qr "$demo/tickets/visitor-one.png" | tail -n 1 >"$demo/tickets/visitor-one.txt"
+"$ctl" ticket issue --visitor "Visitor Two" --host "Ken Sato" --multi \
+  --qr "$demo/tickets/visitor-two.png" | tail -n 1 >"$demo/tickets/visitor-two.txt"
+
+code=$("$ctl" device enroll-code --name "Front gate" --mode gate | tail -n 1)
+"$kiosk" --data-dir "$demo/kiosk" enroll "$code"
+
+echo
+echo "== Scanning the sample tickets at the gate (one JSON verdict per scan) =="
+for t in visitor-one visitor-two visitor-one; do
+  printf '%-12s ' "$t:"
+  "$kiosk" --data-dir "$demo/kiosk" scan-image "$demo/tickets/$t.png"
+done
+echo
+echo "== Check-ins on the server =="
+"$ctl" checkins list
+echo
+cat <<EOF
+Genkan is running on your machine:
+  admin port  https://127.0.0.1:$admin_port   (CA: $demo/server/ca.crt)
+  device port https://127.0.0.1:$device_port  (mutual TLS)
+  owner password: $demo/owner-password ; genkanctl is signed in:
+    XDG_CONFIG_HOME=$demo/config $ctl host list
+  kiosk data:  $demo/kiosk   (try: $kiosk --data-dir $demo/kiosk --headless, then paste
+               the text of $demo/tickets/visitor-two.txt)
+Press Ctrl-C to stop the server.
+EOF
+wait "$server_pid"
