@@ -45,6 +45,22 @@ kiosk_client_new(const char *host, guint16 admin_port, guint16 device_port, cons
 }
 
 void
+kiosk_client_set_credentials(KioskClient *c, const char *cert_pem, const char *key_pem)
+{
+  g_return_if_fail(c != NULL && cert_pem != NULL && key_pem != NULL);
+  g_free(c->cert_pem);
+  if (c->key_pem != NULL)
+    gk_secure_free(c->key_pem, strlen(c->key_pem));
+  c->cert_pem = g_strdup(cert_pem);
+  c->key_pem = g_strdup(key_pem);
+  /* A kept-alive connection (and a cached TLS session) still speaks for the
+   * old certificate, which the server no longer accepts: start afresh. */
+  curl_easy_cleanup(c->curl);
+  c->curl = curl_easy_init();
+  g_assert(c->curl != NULL);
+}
+
+void
 kiosk_client_free(KioskClient *c)
 {
   if (c == NULL)

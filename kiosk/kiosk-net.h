@@ -33,6 +33,10 @@ KioskClient *kiosk_client_new(const char *host, guint16 admin_port, guint16 devi
 void kiosk_client_free(KioskClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KioskClient, kiosk_client_free)
 
+/* Replaces the device certificate and key (after a renewal) and drops the
+ * connection made with the old ones. */
+void kiosk_client_set_credentials(KioskClient *client, const char *cert_pem, const char *key_pem);
+
 /* Sets connect timeout for later requests (default 5000 ms). */
 void kiosk_client_set_connect_timeout(KioskClient *client, long ms);
 

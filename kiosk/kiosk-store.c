@@ -282,6 +282,24 @@ kiosk_store_save_identity(KioskStore *s, const KioskIdentity *id, GError **error
 }
 
 gboolean
+kiosk_store_replace_credentials(KioskStore *s, const char *cert_pem, const char *key_pem, gint64 cert_expires_at,
+                                GError **error)
+{
+  if (!gk_store_begin(s->gk, error))
+    return FALSE;
+  /* One transaction: a certificate must never be stored without its key. */
+  gboolean ok = kiosk_store_set_meta(s, "cert_pem", cert_pem, error) &&
+                kiosk_store_set_meta(s, "key_pem", key_pem, error) &&
+                kiosk_store_set_meta_int(s, "cert_expires_at", cert_expires_at, error) &&
+                kiosk_store_set_meta_int(s, "identity_generation",
+                                         kiosk_store_get_meta_int(s, "identity_generation", 0) + 1, error) &&
+                gk_store_commit(s->gk, error);
+  if (!ok)
+    gk_store_rollback(s->gk);
+  return ok;
+}
+
+gboolean
 kiosk_store_load_identity(KioskStore *s, KioskIdentity *out, GError **error)
 {
   memset(out, 0, sizeof *out);

@@ -61,6 +61,10 @@ gboolean kiosk_store_set_meta_int(KioskStore *store, const char *key, gint64 val
 /* In one transaction; refuses (ENROLLED) when an identity is already stored. */
 gboolean kiosk_store_save_identity(KioskStore *store, const KioskIdentity *identity, GError **error);
 /* NOT_ENROLLED when the store holds no (complete) identity. */
+/* After a certificate renewal: the new certificate, key and expiry, and
+ * "identity_generation" + 1 so other clients of the store reload them. */
+gboolean kiosk_store_replace_credentials(KioskStore *store, const char *cert_pem, const char *key_pem,
+                                         gint64 cert_expires_at, GError **error);
 gboolean kiosk_store_load_identity(KioskStore *store, KioskIdentity *out, GError **error);
 
 /* ---- the change feed ---- */

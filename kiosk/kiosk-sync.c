@@ -6,6 +6,8 @@
 
 #include "gk-json.h"
 #include "gk-log.h"
+#include "gk-secure-file.h"
+#include "kiosk-enroll.h"
 
 G_DEFINE_QUARK(kiosk-sync-error-quark, kiosk_sync_error)
 
@@ -172,6 +174,13 @@ kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progre
     guint applied = 0;
     if (!kiosk_store_apply_page(store, changes, next, &applied, error))
       return FALSE;
+    /* The server tells each device when its certificate expires. */
+    JsonNode *dev = json_object_get_member(o, "device");
+    if (dev != NULL && JSON_NODE_HOLDS_OBJECT(dev)) {
+      gint64 expires = gk_json_get_int(json_node_get_object(dev), "cert_expires_at", 0);
+      if (expires > 0)
+        kiosk_store_set_meta_int(store, "cert_expires_at", expires, NULL);
+    }
     note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
     summary->pulled += applied;
     summary->cursor = next;
@@ -233,6 +242,52 @@ revoked_and_wipe(KioskClient *client, const KioskIdentity *id, GError **error)
 }
 
 gboolean
+kiosk_sync_renew_if_due(KioskStore *store, KioskClient *client, gint64 now, GError **error)
+{
+  gint64 expires = kiosk_store_get_meta_int(store, "cert_expires_at", 0);
+  if (expires == 0 || expires - now > KIOSK_RENEW_BEFORE_S)
+    return TRUE;
+
+  /* A new key pair each time: a renewal also retires the old private key. */
+  g_autofree char *csr = NULL;
+  char *key = NULL;
+  if (!kiosk_enroll_make_key_and_csr(&key, &csr, error))
+    return FALSE;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "csr");
+  json_builder_add_string_value(b, csr);
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GError) check_error = NULL; /* before the first goto: cleanup runs at out */
+  gboolean ok = FALSE;
+  if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/device/renew", body, SYNC_TIMEOUT_MS, NULL,
+                            &root, NULL, NULL, error))
+    goto out;
+  static const GkJsonField fields[] = {
+    { "certificate", GK_JSON_STRING, TRUE, 1, 16384 },
+    { "expires_at", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+  };
+  JsonObject *o = json_node_get_object(root);
+  if (!gk_json_check(o, fields, G_N_ELEMENTS(fields), TRUE, "renew", &check_error)) {
+    bad_answer(error, "renew", check_error);
+    goto out;
+  }
+  /* The server has already switched to the new certificate: save it before
+   * anything else can fail, or the device would be locked out. */
+  const char *cert = gk_json_get_string(o, "certificate", "");
+  if (!kiosk_store_replace_credentials(store, cert, key, gk_json_get_int(o, "expires_at", 0), error))
+    goto out;
+  kiosk_client_set_credentials(client, cert, key);
+  GK_LOG_INFO("kiosk.renewed", GK_INT("expires_at", gk_json_get_int(o, "expires_at", 0)));
+  ok = TRUE;
+out:
+  gk_secure_free(key, strlen(key));
+  return ok;
+}
+
+gboolean
 kiosk_sync_run(KioskStore *store, KioskClient *client, const KioskIdentity *id, KioskSyncProgress progress,
                gpointer user_data, KioskSyncSummary *summary, GError **error)
 {
@@ -255,6 +310,10 @@ kiosk_sync_run(KioskStore *store, KioskClient *client, const KioskIdentity *id, 
     return FALSE;
   }
   kiosk_store_set_meta_int(store, "last_sync", g_get_real_time() / G_USEC_PER_SEC, NULL);
+  g_autoptr(GError) renew_error = NULL;
+  if (!kiosk_sync_renew_if_due(store, client, g_get_real_time() / G_USEC_PER_SEC, &renew_error))
+    /* Not fatal: the certificate is still valid, the next sync tries again. */
+    GK_LOG_WARN("kiosk.renew_failed", GK_STR("error", renew_error->message));
   g_autoptr(GError) purge_error = NULL;
   if (!kiosk_store_purge(store, g_get_real_time() / G_USEC_PER_SEC, &purge_error))
     GK_LOG_WARN("kiosk.purge_failed", GK_STR("error", purge_error->message));

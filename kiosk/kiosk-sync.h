@@ -40,7 +40,13 @@ gboolean kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms
 /* Pulls until the server says no more. */
 gboolean kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progress, gpointer user_data,
                          KioskSyncSummary *summary, GError **error);
-/* Push, pull, purge. A TLS refusal (or 403 device-revoked) leads to a status
+/* Renew the device certificate this long before it expires. */
+#define KIOSK_RENEW_BEFORE_S (30 * 24 * 3600)
+/* When the certificate expires within KIOSK_RENEW_BEFORE_S of @now: a new key
+ * and CSR, POST /v1/device/renew, the new certificate and key saved with
+ * kiosk_store_replace_credentials(), @client switched to them. TRUE when nothing was due. */
+gboolean kiosk_sync_renew_if_due(KioskStore *store, KioskClient *client, gint64 now, GError **error);
+/* Push, pull, renew when due, purge. A TLS refusal (or 403 device-revoked) leads to a status
  * check on the admin port; told to wipe, it fails with KIOSK_SYNC_ERROR_REVOKED
  * and the caller closes the store and calls kiosk_store_wipe(). */
 gboolean kiosk_sync_run(KioskStore *store, KioskClient *client, const KioskIdentity *identity,

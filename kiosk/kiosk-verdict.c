@@ -16,6 +16,7 @@ struct _KioskGate {
   KioskIdentity id;
   GkKeyring *keyring;
   gint64 keys_generation;
+  gint64 identity_generation; /* bumped in the store when the certificate is renewed */
   gboolean checkout;
   long redeem_timeout_ms;
   gboolean refused;
@@ -108,6 +109,7 @@ kiosk_gate_new(KioskStore *store, KioskClient *client, GError **error)
   g->client = client;
   g->redeem_timeout_ms = KIOSK_REDEEM_TIMEOUT_MS;
   g->keys_generation = -1;
+  g->identity_generation = kiosk_store_get_meta_int(store, "identity_generation", 0);
   if (!kiosk_store_load_identity(store, &g->id, error)) {
     kiosk_gate_free(g);
     return NULL;
@@ -218,6 +220,17 @@ redeem(KioskGate *g, const char *text, gsize len, const char *event_id, gint64 a
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *code = NULL;
+  /* The sync thread may have renewed the certificate: the old one is refused. */
+  gint64 generation = kiosk_store_get_meta_int(g->store, "identity_generation", 0);
+  if (generation != g->identity_generation) {
+    KioskIdentity fresh = { 0 };
+    if (kiosk_store_load_identity(g->store, &fresh, NULL)) {
+      kiosk_client_set_credentials(g->client, fresh.cert_pem, fresh.key_pem);
+      kiosk_identity_clear(&g->id);
+      g->id = fresh;
+      g->identity_generation = generation;
+    }
+  }
   gint64 t0 = g_get_monotonic_time();
   if (!kiosk_client_request(g->client, KIOSK_PORT_DEVICE, "POST", "/v1/redeem", body, g->redeem_timeout_ms, NULL,
                             &root, NULL, &code, &error)) {

@@ -10,6 +10,9 @@
 #include "gk-json.h"
 #include "gk-test-server.h"
 #include "gk-test-util.h"
+#include "kiosk-net.h"
+#include "kiosk-store.h"
+#include "kiosk-sync.h"
 
 #define OWNER_PW "N3w-Owner-Passw0rd!"
 #define KIOSK GK_BUILD_DIR "/kiosk/genkan-kiosk"
@@ -433,6 +436,48 @@ test_revoked_wipe(Fixture *f, gconstpointer data)
   g_assert_cmpint(run_kiosk(NULL, NULL, "--data-dir", other, "sync"), ==, 0);
 }
 
+/* ---- certificate renewal ------------------------------------------------------------------- */
+
+/* A day before the certificate would expire, a sync renews it: a new key and
+ * certificate in the store, and the device keeps working with them (the server
+ * refuses the old certificate from that moment). */
+static void
+test_certificate_renewal(Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = enroll(f, "gate-renew");
+  g_autoptr(GError) error = NULL;
+  KioskIdentity before = { 0 }, after = { 0 };
+  {
+    g_autoptr(KioskStore) store = kiosk_store_open(dir, &error);
+    g_assert_no_error(error);
+    g_assert_true(kiosk_store_load_identity(store, &before, &error));
+    gint64 expires = kiosk_store_get_meta_int(store, "cert_expires_at", 0);
+    g_assert_cmpint(expires, >, g_get_real_time() / G_USEC_PER_SEC + 80 * 86400);
+    g_autoptr(KioskClient) client = kiosk_client_new(before.host, before.admin_port, before.device_port,
+                                                     before.ca_pem, before.cert_pem, before.key_pem);
+    /* Not due yet: nothing happens. */
+    g_assert_true(kiosk_sync_renew_if_due(store, client, expires - 60 * 86400, &error));
+    g_assert_cmpint(kiosk_store_get_meta_int(store, "identity_generation", 0), ==, 0);
+    /* Due: renewed. */
+    gboolean renewed = kiosk_sync_renew_if_due(store, client, expires - 86400, &error);
+    g_assert_no_error(error);
+    g_assert_true(renewed);
+    g_assert_cmpint(kiosk_store_get_meta_int(store, "identity_generation", 0), ==, 1);
+    g_assert_true(kiosk_store_load_identity(store, &after, &error));
+  }
+  g_assert_cmpstr(before.device_id, ==, after.device_id);
+  g_assert_cmpstr(before.cert_pem, !=, after.cert_pem);
+  g_assert_cmpstr(before.key_pem, !=, after.key_pem);
+
+  /* The real program syncs with the new certificate; the old one is refused. */
+  g_assert_cmpint(run_kiosk(NULL, NULL, "--data-dir", dir, "sync"), ==, 0);
+  GkTestClient old = { .ca_path = f->server->ca_path, .cert_pem = before.cert_pem, .key_pem = before.key_pem };
+  g_autofree char *url = g_strconcat(f->server->device_url, "/v1/sync/pull", NULL);
+  g_assert_cmpint(gk_test_request(&old, "GET", url, NULL, NULL, NULL), ==, 403);
+  kiosk_identity_clear(&before);
+  kiosk_identity_clear(&after);
+}
+
 /* ---- 6. SIGKILL a headless gate, 100 times ------------------------------------------------ */
 
 typedef struct {
@@ -550,6 +595,7 @@ main(int argc, char **argv)
   ADD("offline-then-sync", test_offline_then_sync);
   ADD("two-gates-conflict", test_two_gates_conflict);
   ADD("revoked-wipe", test_revoked_wipe);
+  ADD("certificate-renewal", test_certificate_renewal);
   ADD("sigkill", test_sigkill);
   return g_test_run();
 }
