@@ -142,6 +142,29 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
   }
 }
 
+/* The device's own settings as the server has them now (the admin may have
+ * changed them since enrollment). Checked like any outside input. */
+static gboolean
+apply_device_config(KioskStore *store, JsonObject *dev, GError **error)
+{
+  static const GkJsonField fields[] = {
+    { "name", GK_JSON_STRING, FALSE, 1, 64 },
+    { "mode", GK_JSON_STRING, FALSE, 1, 16 },
+    { "cert_expires_at", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
+  };
+  g_autoptr(GError) local = NULL;
+  if (!gk_json_check(dev, fields, G_N_ELEMENTS(fields), TRUE, "pull.device", &local))
+    return bad_answer(error, "pull", local);
+  const char *mode = gk_json_get_string(dev, "mode", NULL);
+  if (mode != NULL && strcmp(mode, "gate") != 0 && strcmp(mode, "reception") != 0)
+    return bad_answer(error, "pull", NULL);
+  const char *name = gk_json_get_string(dev, "name", NULL);
+  gint64 expires = gk_json_get_int(dev, "cert_expires_at", 0);
+  return (name == NULL || kiosk_store_set_meta(store, "name", name, error)) &&
+         (mode == NULL || kiosk_store_set_meta(store, "mode", mode, error)) &&
+         (expires <= 0 || kiosk_store_set_meta_int(store, "cert_expires_at", expires, error));
+}
+
 gboolean
 kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progress, gpointer user_data,
                 KioskSyncSummary *summary, GError **error)
@@ -176,11 +199,8 @@ kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progre
       return FALSE;
     /* The server tells each device when its certificate expires. */
     JsonNode *dev = json_object_get_member(o, "device");
-    if (dev != NULL && JSON_NODE_HOLDS_OBJECT(dev)) {
-      gint64 expires = gk_json_get_int(json_node_get_object(dev), "cert_expires_at", 0);
-      if (expires > 0)
-        kiosk_store_set_meta_int(store, "cert_expires_at", expires, NULL);
-    }
+    if (dev != NULL && JSON_NODE_HOLDS_OBJECT(dev) && !apply_device_config(store, json_node_get_object(dev), error))
+      return FALSE;
     note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
     summary->pulled += applied;
     summary->cursor = next;

@@ -471,6 +471,16 @@ test_certificate_renewal(Fixture *f, gconstpointer data)
 
   /* The real program syncs with the new certificate; the old one is refused. */
   g_assert_cmpint(run_kiosk(NULL, NULL, "--data-dir", dir, "sync"), ==, 0);
+  {
+    /* The pull also carried the device's settings and the new expiry. */
+    g_autoptr(KioskStore) store = kiosk_store_open(dir, &error);
+    g_autofree char *mode = kiosk_store_get_meta(store, "mode");
+    g_autofree char *name = kiosk_store_get_meta(store, "name");
+    g_assert_cmpstr(mode, ==, "gate");
+    g_assert_cmpstr(name, ==, "gate-renew");
+    g_assert_cmpint(kiosk_store_get_meta_int(store, "cert_expires_at", 0), >,
+                    g_get_real_time() / G_USEC_PER_SEC + 80 * 86400);
+  }
   GkTestClient old = { .ca_path = f->server->ca_path, .cert_pem = before.cert_pem, .key_pem = before.key_pem };
   g_autofree char *url = g_strconcat(f->server->device_url, "/v1/sync/pull", NULL);
   g_assert_cmpint(gk_test_request(&old, "GET", url, NULL, NULL, NULL), ==, 403);
