@@ -13,7 +13,7 @@ typedef enum {
 } GkLogLevel;
 
 typedef enum {
-  GK_LOG_FIELD_NONE, /* placeholder so a call may carry no field at all */
+  GK_LOG_FIELD_NONE, /* lets a call carry no field at all */
   GK_LOG_FIELD_STR,
   GK_LOG_FIELD_INT,
   GK_LOG_FIELD_UINT,

@@ -6,37 +6,15 @@
 set -u
 
 BUILD=${1:?usage: test-genkanctl.sh BUILD_DIR}
-SERVER=$BUILD/sync-server/genkan-server
 CTL=$BUILD/sync-server/genkanctl
 NEW_PW='Gate-Keeper-2026!x'
 
-fail() {
-  echo "FAIL: $*" >&2
-  if [ -n "${TMP:-}" ] && [ -f "$TMP/server.log" ]; then
-    echo "--- server log (tail) ---" >&2
-    tail -n 20 "$TMP/server.log" >&2
-  fi
-  exit 1
-}
+. "$(dirname "$0")/server-lib.sh"
 
 for tool in python3 zbarimg; do
   command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not installed (Debian: apt-get install python3 zbar-tools)"
 done
-[ -x "$SERVER" ] || fail "no server binary at $SERVER"
 [ -x "$CTL" ] || fail "no genkanctl at $CTL"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/genkan-ctl.XXXXXX") || fail "mktemp"
-PID=
-PID2=
-cleanup() {
-  for p in $PID $PID2; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 # A clean operator environment: no saved session, no server from the caller's.
 mkdir -p "$TMP/home" "$TMP/xdg"
@@ -45,20 +23,7 @@ XDG_CONFIG_HOME=$TMP/xdg
 export HOME XDG_CONFIG_HOME
 unset GENKAN_SERVER GENKAN_CA GENKAN_PASSWORD GENKAN_NEW_PASSWORD
 
-DATA=$TMP/data
-"$SERVER" init --data-dir "$DATA" >"$TMP/init.log" 2>&1 || fail "genkan-server init: $(cat "$TMP/init.log")"
-"$SERVER" run --data-dir "$DATA" --device-port 0 --admin-port 0 2>"$TMP/server.log" &
-PID=$!
-i=0
-while ! grep -q 'event=server.listening' "$TMP/server.log" 2>/dev/null; do
-  kill -0 "$PID" 2>/dev/null || fail "genkan-server exited before listening"
-  i=$((i + 1))
-  [ "$i" -le 200 ] || fail "genkan-server did not listen within 20 s"
-  sleep 0.1
-done
-LINE=$(grep 'event=server.listening' "$TMP/server.log" | tail -n 1)
-ADMIN_PORT=$(echo "$LINE" | sed -n 's/.* admin_port=\([0-9][0-9]*\).*/\1/p')
-[ -n "$ADMIN_PORT" ] || fail "no admin port in: $LINE"
+start_server
 URL=https://127.0.0.1:$ADMIN_PORT
 
 # run NAME CMD...: runs genkanctl with stdout/stderr in $TMP/NAME.out/.err; sets $rc.
@@ -166,10 +131,10 @@ GENKAN_PASSWORD=$NEW_PW "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user 
 "$SERVER" init --data-dir "$TMP/data2" >"$TMP/init2.log" 2>&1 || fail "second init: $(cat "$TMP/init2.log")"
 timeout 20 "$SERVER" run --data-dir "$TMP/data2" --device-port 0 --admin-port "$ADMIN_PORT" \
   >"$TMP/taken.out" 2>"$TMP/taken.err" &
-PID2=$!
-wait "$PID2"
+EXTRA_PIDS=$!
+wait "$EXTRA_PIDS"
 rc=$?
-PID2=
+EXTRA_PIDS=
 [ "$rc" -ne 0 ] || fail "genkan-server run on a taken port exited 0"
 [ "$rc" -ne 124 ] || fail "genkan-server run on a taken port did not exit (killed after 20 s)"
 grep -qi 'already in use' "$TMP/taken.err" || fail "no clear message for a taken port: $(cat "$TMP/taken.err")"

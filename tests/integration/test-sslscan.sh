@@ -5,53 +5,17 @@
 set -u
 
 BUILD=${1:?usage: test-sslscan.sh BUILD_DIR}
-SERVER=$BUILD/sync-server/genkan-server
 HELPER=$BUILD/tests/helper-enroll
 ALLOWED="ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-ECDSA-CHACHA20-POLY1305"
 
-fail() {
-  echo "FAIL: $*" >&2
-  if [ -n "${TMP:-}" ] && [ -f "$TMP/server.log" ]; then
-    echo "--- server log (tail) ---" >&2
-    tail -n 20 "$TMP/server.log" >&2
-  fi
-  exit 1
-}
+. "$(dirname "$0")/server-lib.sh"
 
 for tool in sslscan openssl timeout; do
   command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not installed (Debian: apt-get install sslscan openssl coreutils)"
 done
-[ -x "$SERVER" ] || fail "no server binary at $SERVER"
 [ -x "$HELPER" ] || fail "no enrollment helper at $HELPER"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/genkan-sslscan.XXXXXX") || fail "mktemp"
-PID=
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-DATA=$TMP/data
-"$SERVER" init --data-dir "$DATA" >"$TMP/init.log" 2>&1 || fail "genkan-server init: $(cat "$TMP/init.log")"
-"$SERVER" run --data-dir "$DATA" --device-port 0 --admin-port 0 2>"$TMP/server.log" &
-PID=$!
-
-i=0
-while ! grep -q 'event=server.listening' "$TMP/server.log" 2>/dev/null; do
-  kill -0 "$PID" 2>/dev/null || fail "genkan-server exited before listening"
-  i=$((i + 1))
-  [ "$i" -le 200 ] || fail "genkan-server did not listen within 20 s"
-  sleep 0.1
-done
-LINE=$(grep 'event=server.listening' "$TMP/server.log" | tail -n 1)
-DEVICE_PORT=$(echo "$LINE" | sed -n 's/.* device_port=\([0-9][0-9]*\).*/\1/p')
-ADMIN_PORT=$(echo "$LINE" | sed -n 's/.* admin_port=\([0-9][0-9]*\).*/\1/p')
-[ -n "$DEVICE_PORT" ] && [ -n "$ADMIN_PORT" ] || fail "no ports in: $LINE"
+start_server
 echo "server pid $PID: device port $DEVICE_PORT, admin port $ADMIN_PORT"
 
 "$HELPER" "$DATA" "$ADMIN_PORT" "$TMP" >"$TMP/enroll.log" 2>&1 || fail "enrolling a device: $(cat "$TMP/enroll.log")"

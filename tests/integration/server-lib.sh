@@ -1,0 +1,47 @@
+# Shared by the shell integration tests: `. server-lib.sh` after setting
+# BUILD; gives fail(), a scratch dir $TMP removed on exit, and start_server,
+# which initialises $DATA and runs genkan-server on free loopback ports
+# ($PID, $DEVICE_PORT, $ADMIN_PORT). Tests may add pids to $EXTRA_PIDS.
+
+SERVER=$BUILD/sync-server/genkan-server
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -n "${TMP:-}" ] && [ -f "$TMP/server.log" ]; then
+    echo "--- server log (tail) ---" >&2
+    tail -n 20 "$TMP/server.log" >&2
+  fi
+  exit 1
+}
+
+[ -x "$SERVER" ] || fail "no server binary at $SERVER"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/genkan-it.XXXXXX") || fail "mktemp"
+PID=
+EXTRA_PIDS=
+cleanup() {
+  for p in $PID $EXTRA_PIDS; do
+    kill "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+start_server() {
+  DATA=$TMP/data
+  "$SERVER" init --data-dir "$DATA" >"$TMP/init.log" 2>&1 || fail "genkan-server init: $(cat "$TMP/init.log")"
+  "$SERVER" run --data-dir "$DATA" --device-port 0 --admin-port 0 2>"$TMP/server.log" &
+  PID=$!
+  i=0
+  while ! grep -q 'event=server.listening' "$TMP/server.log" 2>/dev/null; do
+    kill -0 "$PID" 2>/dev/null || fail "genkan-server exited before listening"
+    i=$((i + 1))
+    [ "$i" -le 200 ] || fail "genkan-server did not listen within 20 s"
+    sleep 0.1
+  done
+  LINE=$(grep 'event=server.listening' "$TMP/server.log" | tail -n 1)
+  DEVICE_PORT=$(echo "$LINE" | sed -n 's/.* device_port=\([0-9][0-9]*\).*/\1/p')
+  ADMIN_PORT=$(echo "$LINE" | sed -n 's/.* admin_port=\([0-9][0-9]*\).*/\1/p')
+  [ -n "$DEVICE_PORT" ] && [ -n "$ADMIN_PORT" ] || fail "no ports in: $LINE"
+}
