@@ -10,6 +10,7 @@
 #include "srv-api.h"
 #include "srv-app-private.h"
 #include "srv-app.h"
+#include "srv-device-settings.h"
 
 #define SESSION_TOKEN_BYTES 32
 
@@ -544,6 +545,8 @@ handle_device_list(SrvApp *app, const SrvRequest *request, SrvResponse *response
     add_time_or_null(b, "last_seen_at", d->last_seen_at);
     add_int(b, "clock_offset_ms", d->clock_offset_ms);
     add_int(b, "queue_length", d->queue_length);
+    add_int(b, "config_version", d->running_config_version);
+    add_int(b, "config_version_latest", d->config_version);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
@@ -576,6 +579,74 @@ handle_device_revoke(SrvApp *app, const char *id, const SrvAccount *actor, SrvRe
   srv_api_reply(response, 200, b);
   GK_LOG_INFO("device.revoked", GK_STR("device", device.id), GK_STR("by", actor->username));
   srv_device_clear(&device);
+}
+
+static void
+reply_device_settings(SrvApp *app, const char *id, SrvResponse *response)
+{
+  SrvDevice device = { 0 };
+  g_autoptr(GError) error = NULL;
+  if (!srv_store_device_get(app->store, id, &device, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(GHashTable) settings = srv_store_device_settings_get(app->store, id, &error);
+  if (settings == NULL) {
+    srv_device_clear(&device);
+    srv_api_reply_error(response, error);
+    return;
+  }
+  g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(settings), (GCompareFunc) strcmp);
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "id", device.id);
+  add_int(b, "config_version", device.config_version);
+  add_int(b, "running_config_version", device.running_config_version);
+  json_builder_set_member_name(b, "config");
+  json_builder_begin_object(b);
+  for (GList *k = keys; k; k = k->next)
+    /* An admin sees that a PIN is set, never its hash. */
+    add_str(b, k->data, strcmp(k->data, "admin-pin-hash") == 0 ? "set" : g_hash_table_lookup(settings, k->data));
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  srv_api_reply(response, 200, b);
+  srv_device_clear(&device);
+}
+
+static void
+handle_device_settings_set(SrvApp *app, const char *id, const SrvRequest *request, const SrvAccount *actor,
+                           SrvResponse *response)
+{
+  static const GkJsonField fields[] = {
+    { "settings", GK_JSON_OBJECT, TRUE, 0, 0 },
+  };
+  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
+  if (body == NULL)
+    return;
+  JsonObject *settings = json_object_get_object_member(json_node_get_object(body), "settings");
+  g_autoptr(GHashTable) wanted = g_hash_table_new(g_str_hash, g_str_equal);
+  g_autoptr(GList) members = json_object_get_members(settings);
+  for (GList *m = members; m; m = m->next) {
+    const char *value = gk_json_get_string(settings, m->data, NULL);
+    if (value == NULL || g_list_length(members) > 32) {
+      srv_response_set_error(response, 400, "bad-request", "settings must be at most 32 \"key\": \"value\" strings");
+      return;
+    }
+    g_hash_table_insert(wanted, m->data, (gpointer) value);
+  }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(g_free);
+  gint64 version = 0;
+  if (!srv_device_settings_prepare(wanted, keys, values, &error) ||
+      !srv_store_device_settings_set(app->store, id, (const char *const *) keys->pdata,
+                                     (const char *const *) values->pdata, keys->len, &version, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  GK_LOG_INFO("device.settings_changed", GK_STR("device", id), GK_STR("by", actor->username),
+              GK_INT("config_version", version), GK_UINT("keys", keys->len));
+  reply_device_settings(app, id, response);
 }
 
 /* ---- check-ins and alerts --------------------------------------------------------------- */
@@ -702,6 +773,17 @@ dispatch_signed_in(SrvApp *app, char **seg, const SrvRequest *request, SrvRespon
     srv_response_set_error(response, 403, "password-change-required", "change the password first");
     goto out;
   }
+  if (srv_api_path_match(seg, "v1/devices/*/config", &wild) &&
+      (method == SRV_HTTP_METHOD_GET || method == SRV_HTTP_METHOD_POST)) {
+    gboolean write = method == SRV_HTTP_METHOD_POST;
+    if (!role_has(account.role, write ? RIGHT_DEVICES_MANAGE : RIGHT_DEVICES_READ))
+      srv_response_set_error(response, 403, "forbidden", "this account may not do that to devices");
+    else if (write)
+      handle_device_settings_set(app, wild, request, &account, response);
+    else
+      reply_device_settings(app, wild, response);
+    goto out;
+  }
   if (srv_api_path_match(seg, "v1/devices/*/revoke", &wild) && method == SRV_HTTP_METHOD_POST) {
     if (!role_has(account.role, RIGHT_DEVICES_MANAGE))
       srv_response_set_error(response, 403, "forbidden", "this account may not manage devices");
@@ -724,7 +806,8 @@ dispatch_signed_in(SrvApp *app, char **seg, const SrvRequest *request, SrvRespon
     }
     goto out;
   }
-  if (path_known || srv_api_path_match(seg, "v1/logout", NULL) || srv_api_path_match(seg, "v1/devices/*/revoke", NULL))
+  if (path_known || srv_api_path_match(seg, "v1/logout", NULL) || srv_api_path_match(seg, "v1/devices/*/revoke", NULL) ||
+      srv_api_path_match(seg, "v1/devices/*/config", NULL))
     srv_response_set_error(response, 405, "method-not-allowed", NULL);
   else
     srv_response_set_error(response, 404, "not-found", NULL);

@@ -191,6 +191,7 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
     { "events", GK_JSON_ARRAY, TRUE, 0, MAX_EVENTS_PER_PUSH },
     { "device_time", GK_JSON_INT, FALSE, 0, G_MAXUINT32 },
     { "queue_length", GK_JSON_INT, FALSE, 0, G_MAXINT32 },
+    { "config_version", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
   };
   g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
   if (body == NULL)
@@ -233,6 +234,10 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   gint64 offset_ms = device_time > 0 ? (now - device_time) * 1000 : 0;
   if (!srv_store_device_seen(app->store, device->id, now, offset_ms, gk_json_get_int(o, "queue_length", 0), &error))
     GK_LOG_WARN("device.seen_failed", GK_STR("device", device->id), GK_STR("error", error->message));
+  g_clear_error(&error);
+  gint64 running = gk_json_get_int(o, "config_version", -1);
+  if (running >= 0 && !srv_store_device_config_running(app->store, device->id, running, &error))
+    GK_LOG_WARN("device.config_report_failed", GK_STR("device", device->id), GK_STR("error", error->message));
 
   guint conflicts = 0;
   g_autoptr(JsonBuilder) b = json_builder_new();
@@ -299,6 +304,25 @@ handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   json_builder_add_int_value(cfg, device->site_id);
   json_builder_set_member_name(cfg, "cert_expires_at");
   json_builder_add_int_value(cfg, device->cert_expires_at);
+  json_builder_set_member_name(cfg, "config_version");
+  json_builder_add_int_value(cfg, device->config_version);
+  json_builder_set_member_name(cfg, "config");
+  json_builder_begin_object(cfg);
+  g_autoptr(GError) settings_error = NULL;
+  g_autoptr(GHashTable) settings = srv_store_device_settings_get(app->store, device->id, &settings_error);
+  if (settings == NULL) {
+    g_string_free(out, TRUE);
+    srv_api_reply_error(response, settings_error);
+    return;
+  }
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, settings);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    json_builder_set_member_name(cfg, k);
+    json_builder_add_string_value(cfg, v);
+  }
+  json_builder_end_object(cfg);
   json_builder_end_object(cfg);
   g_autofree char *cfg_json = gk_json_builder_to_string(cfg);
   g_string_append_printf(out,

@@ -60,6 +60,10 @@ typedef struct SrvStoreBackend {
   GPtrArray *(*revoked_serials)(gpointer backend, GError **error);
   gboolean (*device_renew)(gpointer backend, const char *device_id, GBytes *old_serial, GBytes *new_serial,
                            gint64 cert_expires_at, GError **error);
+  gboolean (*device_settings_set)(gpointer backend, const char *device_id, const char *const *keys,
+                                  const char *const *values, guint n, gint64 *out_version, GError **error);
+  GHashTable *(*device_settings_get)(gpointer backend, const char *device_id, GError **error);
+  gboolean (*device_config_running)(gpointer backend, const char *device_id, gint64 version, GError **error);
   gboolean (*device_seen)(gpointer backend, const char *device_id, gint64 now, gint64 clock_offset_ms,
                           gint64 queue_length, GError **error);
 

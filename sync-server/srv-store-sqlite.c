@@ -168,6 +168,15 @@ static const GkMigration migrations[] = {
     "  first_device_id TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX alerts_site ON alerts (site_id, created_at);" },
+  /* 2: settings an admin sets for one device, and which version the device runs. */
+  { 2,
+    "CREATE TABLE device_settings ("
+    "  device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 64),"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (device_id, key));"
+    "ALTER TABLE devices ADD COLUMN config_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE devices ADD COLUMN running_config_version INTEGER NOT NULL DEFAULT 0;" },
 };
 
 const GkMigration *
@@ -214,6 +223,12 @@ typedef enum {
   Q_DEVICE_REVOKED_SERIALS,
   Q_DEVICE_SEEN,
   Q_DEVICE_RENEW,
+  Q_SETTING_PUT,
+  Q_SETTING_DELETE,
+  Q_SETTINGS_GET,
+  Q_DEVICE_CONFIG_BUMP,
+  Q_DEVICE_SET_MODE,
+  Q_DEVICE_CONFIG_RUNNING,
   Q_EVENT_GET,
   Q_EVENT_ADD,
   Q_EVENT_SET_CONFLICT,
@@ -234,7 +249,7 @@ typedef enum {
   "text, revoked, created_at"
 #define DEVICE_COLS                                                                    \
   "id, site_id, name, mode, serial, cert_expires_at, enrolled_at, revoked_at, "        \
-  "last_seen_at, clock_offset_ms, queue_length"
+  "last_seen_at, clock_offset_ms, queue_length, config_version, running_config_version"
 
 /* Every value is a bound parameter; nothing here is ever formatted with data. */
 static const char *const query_sql[N_QUERIES] = {
@@ -280,6 +295,14 @@ static const char *const query_sql[N_QUERIES] = {
                     " WHERE id = ?1",
   [Q_DEVICE_RENEW] = "UPDATE devices SET serial = ?3, cert_expires_at = ?4"
                      " WHERE id = ?1 AND serial = ?2 AND revoked_at IS NULL",
+  [Q_SETTING_PUT] = "INSERT INTO device_settings (device_id, key, value) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT (device_id, key) DO UPDATE SET value = excluded.value",
+  [Q_SETTING_DELETE] = "DELETE FROM device_settings WHERE device_id = ?1 AND key = ?2",
+  [Q_SETTINGS_GET] = "SELECT key, value FROM device_settings WHERE device_id = ?1 ORDER BY key",
+  [Q_DEVICE_CONFIG_BUMP] = "UPDATE devices SET config_version = config_version + 1 WHERE id = ?1"
+                           " RETURNING config_version",
+  [Q_DEVICE_SET_MODE] = "UPDATE devices SET mode = ?2 WHERE id = ?1",
+  [Q_DEVICE_CONFIG_RUNNING] = "UPDATE devices SET running_config_version = ?2 WHERE id = ?1",
   [Q_EVENT_GET] = "SELECT ticket_id, kind, conflict, outcome, device_id FROM events WHERE id = ?1",
   [Q_EVENT_ADD] = "INSERT INTO events (id, device_id, site_id, kind, ticket_id, device_time, server_time,"
                   " offline, reason, conflict, outcome)"
@@ -1280,6 +1303,8 @@ read_device(sqlite3_stmt *s, SrvDevice *out)
   out->last_seen_at = sqlite3_column_int64(s, 8);
   out->clock_offset_ms = sqlite3_column_int64(s, 9);
   out->queue_length = sqlite3_column_int64(s, 10);
+  out->config_version = sqlite3_column_int64(s, 11);
+  out->running_config_version = sqlite3_column_int64(s, 12);
 }
 
 /* Reads one device by id into @out (when not NULL); on @c, inside or outside a
@@ -1547,6 +1572,100 @@ sq_device_renew(gpointer backend, const char *device_id, GBytes *old_serial, GBy
   }
   ok = TRUE;
 out:
+  conn_put(backend, c);
+  return ok;
+}
+
+/* ---- remotely set device settings ------------------------------------------------------ */
+
+static gboolean
+sq_device_settings_set(gpointer backend, const char *device_id, const char *const *keys, const char *const *values,
+                       guint n, gint64 *out_version, GError **error)
+{
+  const char *what = "cannot change the device's settings";
+  Conn *c = conn_get(backend);
+  gboolean ok = FALSE;
+  sqlite3_stmt *s;
+  int r;
+  if (!tx_begin(c, error))
+    goto out;
+  /* The version first: it also tells whether the device exists. */
+  s = stmt(c, Q_DEVICE_CONFIG_BUMP, error);
+  if (s == NULL)
+    goto out;
+  bind_text(c, s, 1, device_id);
+  r = step(c, s, what, error);
+  if (r < 0)
+    goto out;
+  if (r == 0) {
+    fail(error, SRV_STORE_ERROR_NOT_FOUND, "no device “%s”", device_id);
+    goto out;
+  }
+  gint64 version = sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  for (guint i = 0; i < n; i++) {
+    gboolean remove = values[i] == NULL || values[i][0] == '\0';
+    s = stmt(c, remove ? Q_SETTING_DELETE : Q_SETTING_PUT, error);
+    if (s == NULL)
+      goto out;
+    bind_text(c, s, 1, device_id);
+    bind_text(c, s, 2, keys[i]);
+    if (!remove)
+      bind_text(c, s, 3, values[i]);
+    if (!step_done(c, s, what, error))
+      goto out;
+    /* The device row's mode is what lists and enrollment answers show. */
+    if (!remove && strcmp(keys[i], "mode") == 0) {
+      s = stmt(c, Q_DEVICE_SET_MODE, error);
+      if (s == NULL)
+        goto out;
+      bind_text(c, s, 1, device_id);
+      bind_text(c, s, 2, values[i]);
+      if (!step_done(c, s, what, error))
+        goto out;
+    }
+  }
+  if (!tx_commit(c, what, error))
+    goto out;
+  if (out_version != NULL)
+    *out_version = version;
+  ok = TRUE;
+out:
+  if (!ok)
+    gk_store_rollback(c->gk);
+  conn_put(backend, c);
+  return ok;
+}
+
+static GHashTable *
+sq_device_settings_get(gpointer backend, const char *device_id, GError **error)
+{
+  Conn *c = conn_get(backend);
+  GHashTable *settings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  sqlite3_stmt *s = stmt(c, Q_SETTINGS_GET, error);
+  int r = -1;
+  if (s != NULL) {
+    bind_text(c, s, 1, device_id);
+    while ((r = step(c, s, "cannot read the device's settings", error)) == 1)
+      g_hash_table_insert(settings, col_text(s, 0), col_text(s, 1));
+  }
+  conn_put(backend, c);
+  if (r < 0)
+    g_clear_pointer(&settings, g_hash_table_unref);
+  return settings;
+}
+
+static gboolean
+sq_device_config_running(gpointer backend, const char *device_id, gint64 version, GError **error)
+{
+  Conn *c = conn_get(backend);
+  gboolean ok = FALSE;
+  sqlite3_stmt *s = stmt(c, Q_DEVICE_CONFIG_RUNNING, error);
+  if (s != NULL) {
+    bind_text(c, s, 1, device_id);
+    bind_int(c, s, 2, version);
+    ok = step_done(c, s, "cannot record the device's settings version", error);
+  }
   conn_put(backend, c);
   return ok;
 }
@@ -2125,6 +2244,9 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .device_revoke = sq_device_revoke,
   .revoked_serials = sq_revoked_serials,
   .device_renew = sq_device_renew,
+  .device_settings_set = sq_device_settings_set,
+  .device_settings_get = sq_device_settings_get,
+  .device_config_running = sq_device_config_running,
   .device_seen = sq_device_seen,
   .redeem = sq_redeem,
   .events_apply = sq_events_apply,

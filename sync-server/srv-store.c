@@ -262,6 +262,31 @@ srv_store_device_renew(SrvStore *store, const char *device_id, GBytes *old_seria
 }
 
 gboolean
+srv_store_device_settings_set(SrvStore *store, const char *device_id, const char *const *keys,
+                              const char *const *values, guint n, gint64 *out_version, GError **error)
+{
+  CHECK_STORE(FALSE);
+  g_return_val_if_fail(device_id != NULL && (n == 0 || (keys != NULL && values != NULL)), FALSE);
+  return store->ops->device_settings_set(store->backend, device_id, keys, values, n, out_version, error);
+}
+
+GHashTable *
+srv_store_device_settings_get(SrvStore *store, const char *device_id, GError **error)
+{
+  CHECK_STORE(NULL);
+  g_return_val_if_fail(device_id != NULL, NULL);
+  return store->ops->device_settings_get(store->backend, device_id, error);
+}
+
+gboolean
+srv_store_device_config_running(SrvStore *store, const char *device_id, gint64 version, GError **error)
+{
+  CHECK_STORE(FALSE);
+  g_return_val_if_fail(device_id != NULL, FALSE);
+  return store->ops->device_config_running(store->backend, device_id, version, error);
+}
+
+gboolean
 srv_store_device_seen(SrvStore *store, const char *device_id, gint64 now, gint64 clock_offset_ms,
                       gint64 queue_length, GError **error)
 {

@@ -123,6 +123,8 @@ typedef struct {
   gint64 last_seen_at;   /* 0: never */
   gint64 clock_offset_ms;
   gint64 queue_length;
+  gint64 config_version;          /* version of the settings an admin set */
+  gint64 running_config_version;  /* the version the device reported it runs */
 } SrvDevice;
 void srv_device_clear(SrvDevice *device);
 
@@ -147,6 +149,15 @@ GPtrArray *srv_store_revoked_serials(SrvStore *store, GError **error);
  * NOT_FOUND when the device is unknown, revoked, or no longer has @old_serial. */
 gboolean srv_store_device_renew(SrvStore *store, const char *device_id, GBytes *old_serial, GBytes *new_serial,
                                 gint64 cert_expires_at, GError **error);
+/* Sets (or, for a NULL/empty value, removes) settings of one device in one
+ * transaction and bumps its config version (*out_version). A "mode" setting
+ * also changes the device row. Values must be validated by the caller. */
+gboolean srv_store_device_settings_set(SrvStore *store, const char *device_id, const char *const *keys,
+                                       const char *const *values, guint n, gint64 *out_version, GError **error);
+/* key -> value of every setting the device has (g_hash_table_unref). */
+GHashTable *srv_store_device_settings_get(SrvStore *store, const char *device_id, GError **error);
+/* Records the settings version the device reported it runs. */
+gboolean srv_store_device_config_running(SrvStore *store, const char *device_id, gint64 version, GError **error);
 gboolean srv_store_device_seen(SrvStore *store, const char *device_id, gint64 now, gint64 clock_offset_ms,
                                gint64 queue_length, GError **error);
 

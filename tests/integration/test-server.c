@@ -437,6 +437,76 @@ test_certificate_renewal(Fixture *f, gconstpointer data)
   gk_test_device_free(d);
 }
 
+static void
+test_device_settings(Fixture *f, gconstpointer data)
+{
+  GkTestDevice *d = gk_test_enroll_device(f->server, f->token, "Lobby", "reception");
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/config", d->device_id);
+  g_autoptr(JsonNode) r = NULL;
+  g_assert_cmpint(admin(f, "POST", path,
+                        "{\"settings\":{\"language\":\"en\",\"idle-timeout-s\":\"30\",\"admin-pin\":\"2468\","
+                        "\"mode\":\"gate\",\"terms-text\":\"Line 1\\nLine 2\"}}",
+                        &r),
+                  ==, 200);
+  g_assert_cmpint(gk_test_json_int(r, "config_version"), ==, 1);
+  JsonObject *cfg = json_object_get_object_member(json_node_get_object(r), "config");
+  g_assert_cmpstr(json_object_get_string_member(cfg, "language"), ==, "en");
+  g_assert_cmpstr(json_object_get_string_member(cfg, "admin-pin-hash"), ==, "set");
+  g_assert_false(json_object_has_member(cfg, "admin-pin"));
+
+  /* One bad key or value refuses the whole change. */
+  static const char *const bad[] = {
+    "{\"settings\":{\"language\":\"fr\"}}",
+    "{\"settings\":{\"language\":\"ja\",\"idle-timeout-s\":\"5\"}}",
+    "{\"settings\":{\"admin-pin\":\"12ab\"}}",
+    "{\"settings\":{\"volume\":\"11\"}}",
+    "{\"settings\":{\"language\":1}}",
+    "{\"settings\":{\"door-gpio\":\"chip0:x\"}}",
+    "{\"settings\":{\"printer\":\"a b\"}}",
+    "{\"settings\":{\"site-text\":\"a\\nb\"}}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autoptr(JsonNode) e = NULL;
+    if (admin(f, "POST", path, bad[i], &e) != 400)
+      g_error("bad settings %u accepted", i);
+  }
+  g_autoptr(JsonNode) now = NULL;
+  g_assert_cmpint(admin(f, "GET", path, NULL, &now), ==, 200);
+  g_assert_cmpint(gk_test_json_int(now, "config_version"), ==, 1);
+  JsonObject *kept = json_object_get_object_member(json_node_get_object(now), "config");
+  g_assert_cmpstr(json_object_get_string_member(kept, "language"), ==, "en");
+  g_assert_cmpstr(json_object_get_string_member(kept, "idle-timeout-s"), ==, "30");
+  g_assert_cmpint(admin(f, "POST", "/v1/devices/dev-none/config", "{\"settings\":{}}", NULL), ==, 404);
+
+  /* The device gets the settings with its pull: the PIN only as a hash. */
+  g_autoptr(JsonNode) pull = NULL;
+  g_assert_cmpint(device(f, d, "GET", "/v1/sync/pull", NULL, &pull), ==, 200);
+  JsonObject *dev = json_object_get_object_member(json_node_get_object(pull), "device");
+  g_assert_cmpint(json_object_get_int_member(dev, "config_version"), ==, 1);
+  g_assert_cmpstr(json_object_get_string_member(dev, "mode"), ==, "gate");
+  JsonObject *dc = json_object_get_object_member(dev, "config");
+  g_assert_true(g_str_has_prefix(json_object_get_string_member(dc, "admin-pin-hash"), "$argon2id$"));
+  g_assert_cmpstr(json_object_get_string_member(dc, "terms-text"), ==, "Line 1\nLine 2");
+  g_autofree char *pull_text = json_to_string(pull, FALSE);
+  g_assert_null(strstr(pull_text, "2468"));
+
+  /* It reports the version it runs; the device list shows it. An empty value
+   * removes a setting. */
+  g_assert_cmpint(device(f, d, "POST", "/v1/sync/push", "{\"events\":[],\"config_version\":1}", NULL), ==, 200);
+  g_autoptr(JsonNode) list = NULL;
+  g_assert_cmpint(admin(f, "GET", "/v1/devices", NULL, &list), ==, 200);
+  JsonObject *row = json_array_get_object_element(
+      json_object_get_array_member(json_node_get_object(list), "devices"), 0);
+  g_assert_cmpint(json_object_get_int_member(row, "config_version"), ==, 1);
+  g_assert_cmpstr(json_object_get_string_member(row, "mode"), ==, "gate");
+  g_autoptr(JsonNode) removed = NULL;
+  g_assert_cmpint(admin(f, "POST", path, "{\"settings\":{\"language\":\"\"}}", &removed), ==, 200);
+  g_assert_cmpint(gk_test_json_int(removed, "config_version"), ==, 2);
+  g_assert_false(json_object_has_member(json_object_get_object_member(json_node_get_object(removed), "config"),
+                                        "language"));
+  gk_test_device_free(d);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------------ */
 
 static void
@@ -621,6 +691,7 @@ main(int argc, char **argv)
   ADD("/integration/server/offline-conflict", test_offline_conflict, NULL);
   ADD("/integration/server/device-port-access", test_device_port_access, NULL);
   ADD("/integration/server/certificate-renewal", test_certificate_renewal, NULL);
+  ADD("/integration/server/device-settings", test_device_settings, NULL);
   ADD("/integration/server/bad-input", test_bad_input, NULL);
   ADD("/integration/server/malformed-http", test_malformed_http, NULL);
   ADD("/integration/server/slow-client", test_slow_client, "[limits]\nrequest-timeout-ms=1000\n");
