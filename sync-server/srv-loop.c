@@ -739,10 +739,11 @@ sweep(SrvLoop *loop)
       g_mutex_lock(&loop->lock);
       loop->stats.timeouts++;
       g_mutex_unlock(&loop->lock);
-      c->state = CONN_WRITING;
       conn_queue_error(loop, c, 408, "request-timeout");
-      c->deadline_us = now + 1000000;
-      c->close_after_write = TRUE;
+      /* A slow client gets one second to take its 408, not the full write time;
+       * the flush may already have finished and closed the connection. */
+      if (c->fd >= 0 && c->state == CONN_WRITING)
+        c->deadline_us = now + 1000000;
     } else if (c->state == CONN_WRITING && c->close_after_write && c->deadline_us != 0 &&
                now >= c->deadline_us) {
       conn_close(loop, c);
