@@ -11,6 +11,7 @@
 #include "gk-json.h"
 #include "gk-log.h"
 #include "gk-secure-file.h"
+#include "kiosk-settings.h"
 
 G_DEFINE_QUARK(kiosk-store-error-quark, kiosk_store_error)
 
@@ -235,6 +236,50 @@ kiosk_store_set_meta_int(KioskStore *s, const char *key, gint64 value, GError **
   char buf[32];
   g_snprintf(buf, sizeof buf, "%" G_GINT64_FORMAT, value);
   return kiosk_store_set_meta(s, key, buf, error);
+}
+
+/* ---- remote settings ------------------------------------------------------------ */
+
+/* Remote settings live in meta as "config.<key>": this range holds them all
+ * ('/' follows '.' in ASCII), so a new set replaces the old one whole. */
+#define SETTING_PREFIX "config."
+
+char *
+kiosk_store_get_setting(KioskStore *s, const char *key)
+{
+  g_return_val_if_fail(s != NULL && key != NULL, NULL);
+  g_autofree char *meta_key = g_strconcat(SETTING_PREFIX, key, NULL);
+  return kiosk_store_get_meta(s, meta_key);
+}
+
+gboolean
+kiosk_store_apply_device_config(KioskStore *s, const KioskDeviceConfig *dc, GError **error)
+{
+  g_return_val_if_fail(s != NULL && dc != NULL, FALSE);
+  if (!gk_store_begin(s->gk, error))
+    return FALSE;
+  gboolean ok = (dc->name == NULL || kiosk_store_set_meta(s, "name", dc->name, error)) &&
+                (dc->mode == NULL || kiosk_store_set_meta(s, "mode", dc->mode, error)) &&
+                (dc->cert_expires_at <= 0 || kiosk_store_set_meta_int(s, "cert_expires_at", dc->cert_expires_at, error));
+  if (ok && dc->config != NULL) {
+    sqlite3_stmt *st = prep(s, "DELETE FROM meta WHERE key >= 'config.' AND key < 'config/'", error);
+    ok = st != NULL && run(s, st, error);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, dc->config);
+    while (ok && g_hash_table_iter_next(&it, &k, &v)) {
+      g_autofree char *meta_key = g_strconcat(SETTING_PREFIX, (const char *) k, NULL);
+      ok = kiosk_store_set_meta(s, meta_key, v, error);
+    }
+    /* A mode set remotely is the device's mode (the server changed the row too). */
+    const char *mode = g_hash_table_lookup(dc->config, "mode");
+    ok = ok && (mode == NULL || kiosk_store_set_meta(s, "mode", mode, error)) &&
+         kiosk_store_set_meta_int(s, "config_version", dc->config_version, error);
+  }
+  ok = ok && gk_store_commit(s->gk, error);
+  if (!ok)
+    gk_store_rollback(s->gk);
+  return ok;
 }
 
 /* ---- identity ------------------------------------------------------------------ */
@@ -752,21 +797,25 @@ kiosk_store_purge(KioskStore *s, gint64 now, GError **error)
   /* Redemptions whose ticket is long over: by the ticket row, or by the
    * window we saw when we admitted it (tickets not in the feed yet). */
   static const char purge_redemptions[] = "DELETE FROM redemptions WHERE COALESCE(expires, (SELECT t.valid_until"
-                                          " FROM tickets t WHERE t.id = redemptions.ticket_id)) + 86400 < ?1";
+                                          " FROM tickets t WHERE t.id = redemptions.ticket_id)) + ?2 < ?1";
   static const char *const sql[] = {
     purge_redemptions,
-    "UPDATE tickets SET visitor = NULL WHERE visitor IS NOT NULL AND valid_until + 86400 < ?1",
+    "UPDATE tickets SET visitor = NULL WHERE visitor IS NOT NULL AND valid_until + ?2 < ?1",
     /* Sent events: the server has them; a pending redemption check only needs unsent ones. */
     "DELETE FROM events WHERE sent = 1",
   };
+  /* How long visitor data stays after a visit: set remotely, 24 h by default. */
+  gint64 retention_s = kiosk_settings_get_int(s, "retention-hours") * 3600;
   if (!gk_store_begin(s->gk, error))
     return FALSE;
   for (gsize i = 0; i < G_N_ELEMENTS(sql); i++) {
     sqlite3_stmt *st = prep(s, sql[i], error);
     if (st == NULL)
       goto fail;
-    if (sqlite3_bind_parameter_count(st) > 0)
+    if (sqlite3_bind_parameter_count(st) > 0) {
       sqlite3_bind_int64(st, 1, now);
+      sqlite3_bind_int64(st, 2, retention_s);
+    }
     if (!run(s, st, error))
       goto fail;
   }

@@ -58,6 +58,24 @@ gint64 kiosk_store_get_meta_int(KioskStore *store, const char *key, gint64 fallb
 gboolean kiosk_store_set_meta(KioskStore *store, const char *key, const char *value, GError **error);
 gboolean kiosk_store_set_meta_int(KioskStore *store, const char *key, gint64 value, GError **error);
 
+/* ---- the device's own configuration (each pull's "device" object) ---- */
+
+typedef struct {
+  const char *name;        /* NULL: unchanged */
+  const char *mode;        /* NULL: unchanged */
+  gint64 cert_expires_at;  /* 0: unchanged */
+  GHashTable *config;      /* NULL: no remote settings in the answer (an older server);
+                            * else key -> value, already validated (kiosk-settings) */
+  gint64 config_version;   /* with config */
+} KioskDeviceConfig;
+
+/* One transaction: name, mode, expiry and, with config, the remote settings as
+ * meta "config.<key>" (keys absent from config are deleted, so they go back to
+ * the default), "config_version", and meta "mode" from a remote "mode". */
+gboolean kiosk_store_apply_device_config(KioskStore *store, const KioskDeviceConfig *config, GError **error);
+/* A remotely set setting, or NULL (use the default: kiosk_settings_get()). */
+char *kiosk_store_get_setting(KioskStore *store, const char *key);
+
 /* In one transaction; refuses (ENROLLED) when an identity is already stored. */
 gboolean kiosk_store_save_identity(KioskStore *store, const KioskIdentity *identity, GError **error);
 /* NOT_ENROLLED when the store holds no (complete) identity. */
@@ -126,8 +144,9 @@ GPtrArray *kiosk_store_pending_events(KioskStore *store, guint limit, GError **e
 gboolean kiosk_store_mark_sent(KioskStore *store, const char *const *ids, guint n_ids, GError **error);
 gint64 kiosk_store_queue_length(KioskStore *store);
 
-/* Deletes personal data of tickets whose valid_until + 24 h is before @now
- * (visitor names, their redemptions) and event rows already sent. */
+/* Deletes personal data of tickets whose valid_until + the setting
+ * "retention-hours" (default 24) is before @now (visitor names, their
+ * redemptions) and event rows already sent. */
 gboolean kiosk_store_purge(KioskStore *store, gint64 now, GError **error);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
 #include "gk-log.h"
 #include "gk-secure-file.h"
 #include "kiosk-enroll.h"
+#include "kiosk-settings.h"
 
 G_DEFINE_QUARK(kiosk-sync-error-quark, kiosk_sync_error)
 
@@ -28,7 +29,7 @@ bad_answer(GError **error, const char *what, GError *cause)
 }
 
 static char *
-push_body(GPtrArray *events, gint64 queue_length)
+push_body(GPtrArray *events, gint64 queue_length, gint64 config_version)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
@@ -36,6 +37,8 @@ push_body(GPtrArray *events, gint64 queue_length)
   json_builder_add_int_value(b, g_get_real_time() / G_USEC_PER_SEC);
   json_builder_set_member_name(b, "queue_length");
   json_builder_add_int_value(b, queue_length);
+  json_builder_set_member_name(b, "config_version");
+  json_builder_add_int_value(b, config_version);
   json_builder_set_member_name(b, "events");
   json_builder_begin_array(b);
   for (guint i = 0; i < events->len; i++) {
@@ -80,9 +83,13 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
     g_autoptr(GPtrArray) events = kiosk_store_pending_events(store, KIOSK_SYNC_PUSH_BATCH, error);
     if (events == NULL)
       return FALSE;
-    if (events->len == 0)
+    /* The server learns which settings the device runs from the push: a new
+     * version goes out even when no event is waiting (an empty batch). */
+    gint64 config_version = kiosk_store_get_meta_int(store, "config_version", 0);
+    gboolean report = config_version != kiosk_store_get_meta_int(store, "config_version_reported", 0);
+    if (events->len == 0 && !report)
       return TRUE;
-    g_autofree char *body = push_body(events, kiosk_store_queue_length(store));
+    g_autofree char *body = push_body(events, kiosk_store_queue_length(store), config_version);
     g_autoptr(JsonNode) root = NULL;
     if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/sync/push", body, timeout_ms, NULL, &root,
                               NULL, NULL, error))
@@ -131,10 +138,14 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
       g_hash_table_remove(sent, id);
       g_ptr_array_add(acked, (gpointer) mine);
     }
-    if (acked->len == 0)
+    if (acked->len == 0 && events->len > 0)
       return bad_answer(error, "push (no event acknowledged)", NULL);
-    if (!kiosk_store_mark_sent(store, (const char *const *) acked->pdata, acked->len, error))
+    if (acked->len > 0 && !kiosk_store_mark_sent(store, (const char *const *) acked->pdata, acked->len, error))
       return FALSE;
+    if (report && !kiosk_store_set_meta_int(store, "config_version_reported", config_version, error))
+      return FALSE;
+    if (events->len == 0)
+      return TRUE;
     summary->sent += acked->len;
     GK_LOG_INFO("kiosk.sync.push", GK_UINT("events", acked->len), GK_UINT("conflicts", summary->conflict));
     if (events->len < KIOSK_SYNC_PUSH_BATCH)
@@ -142,15 +153,49 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
   }
 }
 
+/* device.config: string values only; a key this kiosk does not know (a newer
+ * server's) is skipped with a warning, a known key with a bad value refuses
+ * the whole answer. Returns key -> value, or NULL with @error set. */
+static GHashTable *
+check_config(JsonObject *config, GError **error)
+{
+  g_autoptr(GHashTable) out = g_hash_table_new(g_str_hash, g_str_equal);
+  g_autoptr(GList) members = json_object_get_members(config);
+  for (GList *m = members; m != NULL; m = m->next) {
+    const char *key = m->data;
+    JsonNode *n = json_object_get_member(config, key);
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+      g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_TYPE, "pull.device.config.%.40s must be a string", key);
+      return NULL;
+    }
+    const char *value = json_node_get_string(n);
+    g_autoptr(GError) local = NULL;
+    if (!kiosk_settings_validate(key, value, &local)) {
+      if (g_error_matches(local, KIOSK_SETTINGS_ERROR, KIOSK_SETTINGS_ERROR_UNKNOWN_KEY)) {
+        /* Never the value: admin-pin would be a secret. */
+        GK_LOG_WARN("kiosk.sync.unknown_setting", GK_STR("setting", key));
+        continue;
+      }
+      g_propagate_prefixed_error(error, g_steal_pointer(&local), "pull.device.config: ");
+      return NULL;
+    }
+    g_hash_table_insert(out, (gpointer) key, (gpointer) value);
+  }
+  return g_steal_pointer(&out);
+}
+
 /* The device's own settings as the server has them now (the admin may have
- * changed them since enrollment). Checked like any outside input. */
-static gboolean
-apply_device_config(KioskStore *store, JsonObject *dev, GError **error)
+ * changed them since enrollment), and the remote settings with their version.
+ * Checked like any outside input; stored in one transaction. */
+gboolean
+kiosk_sync_apply_device(KioskStore *store, JsonObject *dev, GError **error)
 {
   static const GkJsonField fields[] = {
     { "name", GK_JSON_STRING, FALSE, 1, 64 },
     { "mode", GK_JSON_STRING, FALSE, 1, 16 },
     { "cert_expires_at", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
+    { "config_version", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
+    { "config", GK_JSON_OBJECT, FALSE, 0, 0 },
   };
   g_autoptr(GError) local = NULL;
   if (!gk_json_check(dev, fields, G_N_ELEMENTS(fields), TRUE, "pull.device", &local))
@@ -158,11 +203,30 @@ apply_device_config(KioskStore *store, JsonObject *dev, GError **error)
   const char *mode = gk_json_get_string(dev, "mode", NULL);
   if (mode != NULL && strcmp(mode, "gate") != 0 && strcmp(mode, "reception") != 0)
     return bad_answer(error, "pull", NULL);
-  const char *name = gk_json_get_string(dev, "name", NULL);
-  gint64 expires = gk_json_get_int(dev, "cert_expires_at", 0);
-  return (name == NULL || kiosk_store_set_meta(store, "name", name, error)) &&
-         (mode == NULL || kiosk_store_set_meta(store, "mode", mode, error)) &&
-         (expires <= 0 || kiosk_store_set_meta_int(store, "cert_expires_at", expires, error));
+  KioskDeviceConfig dc = {
+    .name = gk_json_get_string(dev, "name", NULL),
+    .mode = mode,
+    .cert_expires_at = gk_json_get_int(dev, "cert_expires_at", 0),
+  };
+  /* An older server sends neither: the stored settings stay as they are. A
+   * config without its version could not be reported back. */
+  gboolean has_version = json_object_has_member(dev, "config_version");
+  gboolean has_config = json_object_has_member(dev, "config");
+  if (has_config && !has_version)
+    return bad_answer(error, "pull", NULL);
+  g_autoptr(GHashTable) config = NULL;
+  if (has_version) {
+    if (has_config) {
+      config = check_config(json_object_get_object_member(dev, "config"), &local);
+      if (config == NULL)
+        return bad_answer(error, "pull", local);
+    } else {
+      config = g_hash_table_new(g_str_hash, g_str_equal);
+    }
+    dc.config = config;
+    dc.config_version = gk_json_get_int(dev, "config_version", 0);
+  }
+  return kiosk_store_apply_device_config(store, &dc, error);
 }
 
 gboolean
@@ -199,7 +263,7 @@ kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progre
       return FALSE;
     /* The server tells each device when its certificate expires. */
     JsonNode *dev = json_object_get_member(o, "device");
-    if (dev != NULL && JSON_NODE_HOLDS_OBJECT(dev) && !apply_device_config(store, json_node_get_object(dev), error))
+    if (dev != NULL && JSON_NODE_HOLDS_OBJECT(dev) && !kiosk_sync_apply_device(store, json_node_get_object(dev), error))
       return FALSE;
     note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
     summary->pulled += applied;

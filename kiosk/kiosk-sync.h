@@ -45,6 +45,11 @@ gboolean kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgre
 /* When the certificate expires within KIOSK_RENEW_BEFORE_S of @now: a new key
  * and CSR, POST /v1/device/renew, the new certificate and key saved with
  * kiosk_store_replace_credentials(), @client switched to them. TRUE when nothing was due. */
+/* A pull's "device" object: name, mode, certificate expiry and the remote
+ * settings with their version, checked (unknown setting keys are skipped with
+ * a warning; a bad value refuses the whole answer, BAD_ANSWER) and stored in
+ * one transaction. */
+gboolean kiosk_sync_apply_device(KioskStore *store, JsonObject *device, GError **error);
 gboolean kiosk_sync_renew_if_due(KioskStore *store, KioskClient *client, gint64 now, GError **error);
 /* Push, pull, renew when due, purge. A TLS refusal (or 403 device-revoked) leads to a status
  * check on the admin port; told to wipe, it fails with KIOSK_SYNC_ERROR_REVOKED

@@ -872,6 +872,24 @@ append_json_string(GString *out, const char *s)
  * Commands                                                                  *
  * ======================================================================== */
 
+/* docs/protocol.md, "Device settings (set remotely)". */
+#define CONFIG_KEYS_HELP                                                                  \
+  "Settings (KEY=VALUE, values as text):\n"                                               \
+  "  mode             reception | gate (also changes the device's mode)\n"                \
+  "  language         ja | en (default ja)\n"                                             \
+  "  site-text        at most 200 bytes, shown on the welcome screen\n"                   \
+  "  terms-text       at most 20000 bytes (newlines allowed)\n"                           \
+  "  walkin-required  comma list of name, company, purpose, host (default name,host)\n"   \
+  "  photo            true | false (default false)\n"                                     \
+  "  idle-timeout-s   10-600 (default 60)\n"                                              \
+  "  retention-hours  1-8760: visitor data kept after a visit ends (default 24)\n"        \
+  "  admin-pin        4-12 digits; the server keeps only a hash, never shown\n"           \
+  "  printer          CUPS queue name, [A-Za-z0-9._-], at most 100 bytes\n"              \
+  "  door-output      none | command | gpio (default none)\n"                             \
+  "  door-command     at most 500 bytes, run without a shell on accept\n"                 \
+  "  door-gpio        CHIP:LINE, e.g. gpiochip0:17\n"                                     \
+  "  door-pulse-ms    50-10000 (default 1000)\n"
+
 static int cmd_login(Ctl *ctl, int argc, char **argv);
 static int cmd_logout(Ctl *ctl, int argc, char **argv);
 static int cmd_host_add(Ctl *ctl, int argc, char **argv);
@@ -880,6 +898,8 @@ static int cmd_ticket_issue(Ctl *ctl, int argc, char **argv);
 static int cmd_device_enroll_code(Ctl *ctl, int argc, char **argv);
 static int cmd_device_list(Ctl *ctl, int argc, char **argv);
 static int cmd_device_revoke(Ctl *ctl, int argc, char **argv);
+static int cmd_device_config_set(Ctl *ctl, int argc, char **argv);
+static int cmd_device_config_show(Ctl *ctl, int argc, char **argv);
 static int cmd_checkins_list(Ctl *ctl, int argc, char **argv);
 static int cmd_alerts_list(Ctl *ctl, int argc, char **argv);
 
@@ -904,9 +924,49 @@ static const Command commands[] = {
   { "device", "list", NULL, "List devices", NULL, TRUE, cmd_device_list },
   { "device", "revoke", "ID", "Revoke a device (it is refused and told to wipe its data)", NULL, FALSE,
     cmd_device_revoke },
+  { "device config", "set", "ID KEY=VALUE...", "Change a device's settings (it applies them at its next sync)",
+    CONFIG_KEYS_HELP "\n"
+    "KEY= (an empty value) removes a setting: the device goes back to its default.\n"
+    "All settings are checked by the server first; one bad setting changes nothing.\n"
+    "Prints the device's settings afterwards (the admin PIN only as \"set\").", TRUE, cmd_device_config_set },
+  { "device config", "show", "ID", "Show a device's settings and their version",
+    CONFIG_KEYS_HELP "\n"
+    "Prints \"key = value\" lines, sorted; keys not listed have the device default.\n"
+    "\"running\" is the version the device last reported.", TRUE, cmd_device_config_show },
   { "checkins", "list", NULL, "List recent check-ins", NULL, TRUE, cmd_checkins_list },
   { "alerts", "list", NULL, "List alerts (double entries and the like)", NULL, TRUE, cmd_alerts_list },
 };
+
+static void
+print_command_line(FILE *out, const char *with_params, const char *summary)
+{
+  if (strlen(with_params) > 22)
+    fprintf(out, "  %s\n  %-22s %s\n", with_params, "", summary);
+  else
+    fprintf(out, "  %-22s %s\n", with_params, summary);
+}
+
+/* "device" covers "device list" and "device config set"; "device config" only the latter. */
+static gboolean
+in_group(const Command *cmd, const char *group)
+{
+  if (cmd->group == NULL)
+    return FALSE;
+  gsize n = strlen(group);
+  return strncmp(cmd->group, group, n) == 0 && (cmd->group[n] == '\0' || cmd->group[n] == ' ');
+}
+
+/* How many words of argv, from argv[i], spell @group ("device config": 2); 0: none. */
+static int
+group_words(const char *group, int argc, char **argv, int i)
+{
+  g_auto(GStrv) words = g_strsplit(group, " ", -1);
+  int n = 0;
+  for (; words[n] != NULL; n++)
+    if (i + n >= argc || strcmp(words[n], argv[i + n]) != 0)
+      return 0;
+  return n;
+}
 
 static void
 print_top_help(FILE *out)
@@ -921,7 +981,7 @@ print_top_help(FILE *out)
     g_autofree char *label = command_label(&commands[i]);
     g_autofree char *with_params =
       commands[i].params != NULL ? g_strdup_printf("%s %s", label, commands[i].params) : g_strdup(label);
-    fprintf(out, "  %-22s %s\n", with_params, commands[i].summary);
+    print_command_line(out, with_params, commands[i].summary);
   }
   fprintf(out,
           "\n"
@@ -942,11 +1002,11 @@ print_group_help(FILE *out, const char *group)
 {
   fprintf(out, "Usage: " PROG " %s COMMAND [OPTIONS...]\n\nCommands:\n", group);
   for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
-    if (g_strcmp0(commands[i].group, group) == 0) {
+    if (in_group(&commands[i], group)) {
       g_autofree char *label = command_label(&commands[i]);
       g_autofree char *with_params =
         commands[i].params != NULL ? g_strdup_printf("%s %s", label, commands[i].params) : g_strdup(label);
-      fprintf(out, "  %-22s %s\n", with_params, commands[i].summary);
+      print_command_line(out, with_params, commands[i].summary);
     }
 }
 
@@ -991,8 +1051,15 @@ parse_command_options(Ctl *ctl, const GOptionEntry *entries, int *argc, char ***
     memmove(&(*argv)[1], &(*argv)[2], (gsize) (*argc - 1) * sizeof(char *));
     (*argc)--;
   }
-  int want = cmd->params != NULL ? 2 : 1;
-  if (*argc > want)
+  /* One argument per word of params; "..." at the end takes any number more. */
+  int want = 1;
+  gboolean more = FALSE;
+  if (cmd->params != NULL) {
+    g_auto(GStrv) words = g_strsplit(cmd->params, " ", -1);
+    want += (int) g_strv_length(words);
+    more = g_str_has_suffix(cmd->params, "...");
+  }
+  if (*argc > want && !more)
     return usage_error(cmd, "unexpected argument '%s'", (*argv)[want]);
   if (*argc < want)
     return usage_error(cmd, "missing %s", cmd->params);
@@ -1526,6 +1593,121 @@ cmd_device_revoke(Ctl *ctl, int argc, char **argv)
   return SRV_CTL_EXIT_OK;
 }
 
+/* ---- device settings ---------------------------------------------------------------- */
+
+/* "key = value" lines, sorted, after the device and its versions. */
+static int
+print_device_config(const char *id, JsonNode *root)
+{
+  static const GkJsonField fields[] = {
+    { "config_version", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+    { "running_config_version", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
+    { "config", GK_JSON_OBJECT, TRUE, 0, 0 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  JsonObject *config = json_object_get_object_member(o, "config");
+  g_autoptr(GList) keys = g_list_sort(json_object_get_members(config), (GCompareFunc) strcmp);
+  printf("device %s\n", id);
+  printf("config version %" G_GINT64_FORMAT, gk_json_get_int(o, "config_version", 0));
+  if (json_object_has_member(o, "running_config_version"))
+    printf(" (running on the device: %" G_GINT64_FORMAT ")", gk_json_get_int(o, "running_config_version", 0));
+  printf("\n");
+  if (keys == NULL)
+    printf("no settings: the device uses its defaults\n");
+  for (GList *k = keys; k != NULL; k = k->next) {
+    const Column col = { "", k->data, COL_TEXT };
+    g_autofree char *key = display_text(k->data);
+    g_autofree char *value = cell_text(config, &col);
+    printf("%s = %s\n", key, value);
+  }
+  return SRV_CTL_EXIT_OK;
+}
+
+/* Keys as the protocol spells them: lowercase letters, digits and '-'. */
+static gboolean
+setting_key_ok(const char *key, gsize len)
+{
+  if (len == 0 || len > 64)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_islower(key[i]) && !g_ascii_isdigit(key[i]) && key[i] != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static int
+cmd_device_config_set(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  const char *id = argv[1];
+  if (!id_ok(id))
+    return usage_error(ctl->cmd, "bad device id '%s'", id);
+
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "settings");
+  json_builder_begin_object(b);
+  for (int k = 2; k < argc; k++) {
+    /* A value may be the admin PIN: messages name the argument, never its text. */
+    const char *eq = strchr(argv[k], '=');
+    if (eq == NULL)
+      return usage_error(ctl->cmd, "setting %d is not KEY=VALUE (KEY= removes a setting)", k - 1);
+    gsize key_len = (gsize) (eq - argv[k]);
+    if (!setting_key_ok(argv[k], key_len))
+      return usage_error(ctl->cmd, "setting %d: a key is lowercase letters, digits and '-'", k - 1);
+    char *key = g_strndup(argv[k], key_len);
+    if (!g_hash_table_add(seen, key))
+      return usage_error(ctl->cmd, "setting '%s' is given twice", key);
+    json_builder_set_member_name(b, key);
+    json_builder_add_string_value(b, eq + 1);
+  }
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/config", id);
+  g_autoptr(JsonNode) root = NULL;
+  rc = api_call(ctl, "POST", path, body, strlen(body), TRUE, &root, NULL);
+  sodium_memzero(body, strlen(body)); /* it may hold the admin PIN */
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  /* The server shows the PIN only as "set": its answer can be printed as it is. */
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  return print_device_config(id, root);
+}
+
+static int
+cmd_device_config_show(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  const char *id = argv[1];
+  if (!id_ok(id))
+    return usage_error(ctl->cmd, "bad device id '%s'", id);
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/config", id);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "GET", path, NULL, 0, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  return print_device_config(id, root);
+}
+
 /* ---- check-ins and alerts ---------------------------------------------------------- */
 
 static int
@@ -1644,7 +1826,9 @@ run(Ctl *ctl, int argc, char **argv)
       return usage_error(NULL, "argument %d is not valid UTF-8", k);
 
   const char *word = argv[i];
-  gboolean is_group = FALSE;
+  /* The longest group the words spell ("device config" before "device"). */
+  const char *group = NULL;
+  int group_len = 0;
   for (gsize c = 0; c < G_N_ELEMENTS(commands); c++) {
     const Command *cmd = &commands[c];
     if (cmd->group == NULL && strcmp(cmd->name, word) == 0) {
@@ -1652,28 +1836,33 @@ run(Ctl *ctl, int argc, char **argv)
       i += 1;
       break;
     }
-    if (g_strcmp0(cmd->group, word) == 0) {
-      is_group = TRUE;
-      if (i + 1 < argc && strcmp(cmd->name, argv[i + 1]) == 0) {
-        ctl->cmd = cmd;
-        i += 2;
-        break;
-      }
+    int n = cmd->group != NULL ? group_words(cmd->group, argc, argv, i) : 0;
+    if (n == 0)
+      continue;
+    if (n > group_len) {
+      group = cmd->group;
+      group_len = n;
+    }
+    if (i + n < argc && strcmp(cmd->name, argv[i + n]) == 0) {
+      ctl->cmd = cmd;
+      i += n + 1;
+      break;
     }
   }
   if (ctl->cmd == NULL) {
-    if (!is_group)
+    if (group == NULL)
       return usage_error(NULL, "unknown command '%s'", word);
-    if (i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0)) {
-      print_group_help(stdout, word);
+    int next = i + group_len;
+    if (next < argc && (strcmp(argv[next], "--help") == 0 || strcmp(argv[next], "-h") == 0)) {
+      print_group_help(stdout, group);
       return SRV_CTL_EXIT_OK;
     }
-    if (i + 1 >= argc) {
-      err_msg(PROG " %s: a command is missing", word);
+    if (next >= argc) {
+      err_msg(PROG " %s: a command is missing", group);
     } else {
-      err_msg(PROG " %s: unknown command '%s'", word, argv[i + 1]);
+      err_msg(PROG " %s: unknown command '%s'", group, argv[next]);
     }
-    print_group_help(stderr, word);
+    print_group_help(stderr, group);
     return SRV_CTL_EXIT_USAGE;
   }
 

@@ -1,6 +1,6 @@
 /* genkan-kiosk end to end against a real genkan-server on loopback: enrollment,
  * online and offline verdicts, exactly-once event delivery, conflicts between
- * gates, revocation with wipe, and SIGKILL of a headless gate. */
+ * gates, revocation with wipe, remote settings, and SIGKILL of a headless gate. */
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -488,6 +488,111 @@ test_certificate_renewal(Fixture *f, gconstpointer data)
   kiosk_identity_clear(&after);
 }
 
+/* ---- remote settings ------------------------------------------------------------------------ */
+
+/* The id and the reported config_version of the device named @name (admin API). */
+static char *
+device_id_of(Fixture *f, const char *name, gint64 *out_running)
+{
+  g_autoptr(JsonNode) list = NULL;
+  g_assert_cmpint(admin(f, "GET", "/v1/devices", NULL, &list), ==, 200);
+  JsonArray *a = json_object_get_array_member(json_node_get_object(list), "devices");
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonObject *d = json_array_get_object_element(a, i);
+    if (strcmp(gk_json_get_string(d, "name", ""), name) != 0)
+      continue;
+    if (out_running != NULL)
+      *out_running = gk_json_get_int(d, "config_version", -1);
+    return g_strdup(gk_json_get_string(d, "id", NULL));
+  }
+  g_error("no device named %s", name);
+}
+
+/* An admin sets settings through the admin API (the PIN as typed); the kiosk
+ * stores them at its next sync (the PIN only as an Argon2id hash, nowhere in
+ * the clear), reports the version in its next push, and a removed setting goes
+ * back to the default. */
+static void
+test_remote_config(Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = enroll(f, "gate-config");
+  g_autofree char *id = device_id_of(f, "gate-config", NULL);
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/config", id);
+  g_autoptr(JsonNode) set = NULL;
+  g_assert_cmpint(admin(f, "POST", path,
+                        "{\"settings\":{\"language\":\"en\",\"idle-timeout-s\":\"30\",\"retention-hours\":\"48\","
+                        "\"admin-pin\":\"2468\"}}",
+                        &set),
+                  ==, 200);
+  gint64 version = gk_test_json_int(set, "config_version");
+  g_assert_cmpint(version, >=, 1);
+  JsonObject *shown = json_object_get_object_member(json_node_get_object(set), "config");
+  g_assert_cmpstr(gk_json_get_string(shown, "admin-pin-hash", NULL), ==, "set");
+
+  /* A bad setting is refused whole. */
+  g_assert_cmpint(admin(f, "POST", path, "{\"settings\":{\"language\":\"ja\",\"idle-timeout-s\":\"5\"}}", NULL),
+                  ==, 400);
+
+  g_assert_cmpint(run_kiosk(NULL, NULL, "--data-dir", dir, "sync"), ==, 0);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(KioskStore) store = kiosk_store_open(dir, &error);
+    g_assert_no_error(error);
+    g_autofree char *language = kiosk_store_get_setting(store, "language");
+    g_autofree char *idle = kiosk_store_get_setting(store, "idle-timeout-s");
+    g_autofree char *retention = kiosk_store_get_setting(store, "retention-hours");
+    g_autofree char *hash = kiosk_store_get_setting(store, "admin-pin-hash");
+    g_autofree char *pin = kiosk_store_get_setting(store, "admin-pin");
+    g_assert_cmpstr(language, ==, "en");
+    g_assert_cmpstr(idle, ==, "30");
+    g_assert_cmpstr(retention, ==, "48");
+    g_assert_nonnull(hash);
+    g_assert_true(g_str_has_prefix(hash, "$argon2id$"));
+    g_assert_null(pin);
+    g_assert_cmpint(kiosk_store_get_meta_int(store, "config_version", 0), ==, version);
+  }
+  g_assert_false(gk_test_tree_contains(dir, "2468", 4));
+
+  /* The next sync's push reports the version the device runs. */
+  g_assert_cmpint(run_kiosk(NULL, NULL, "--data-dir", dir, "sync"), ==, 0);
+  gint64 running = -1;
+  g_free(device_id_of(f, "gate-config", &running));
+  g_assert_cmpint(running, ==, version);
+
+  /* An empty value removes the setting: back to the default. */
+  g_autoptr(JsonNode) unset = NULL;
+  g_assert_cmpint(admin(f, "POST", path, "{\"settings\":{\"language\":\"\"}}", &unset), ==, 200);
+  gint64 version2 = gk_test_json_int(unset, "config_version");
+  g_assert_cmpint(version2, >, version);
+  g_assert_cmpint(run_kiosk(NULL, NULL, "--data-dir", dir, "sync"), ==, 0);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(KioskStore) store = kiosk_store_open(dir, &error);
+    g_assert_no_error(error);
+    g_autofree char *language = kiosk_store_get_setting(store, "language");
+    g_autofree char *idle = kiosk_store_get_setting(store, "idle-timeout-s");
+    g_assert_null(language);
+    g_assert_cmpstr(idle, ==, "30");
+    g_assert_cmpint(kiosk_store_get_meta_int(store, "config_version", 0), ==, version2);
+  }
+
+  /* genkanctl shows the same, never the PIN. */
+  g_assert_cmpint(run_ctl(f, (const char *const[]){ "--server", f->server->admin_url, "--ca", f->server->ca_path,
+                                                    "login", "--user", "owner", NULL },
+                          NULL),
+                  ==, 0);
+  g_autofree char *out = NULL;
+  g_assert_cmpint(run_ctl(f, (const char *const[]){ "device", "config", "set", id, "door-pulse-ms=500", NULL }, &out),
+                  ==, 0);
+  g_autofree char *want = g_strdup_printf("config version %" G_GINT64_FORMAT, version2 + 1);
+  g_assert_nonnull(strstr(out, want));
+  g_assert_nonnull(strstr(out, "admin-pin-hash = set\n"));
+  g_assert_nonnull(strstr(out, "door-pulse-ms = 500\n"));
+  g_assert_nonnull(strstr(out, "idle-timeout-s = 30\n"));
+  g_assert_null(strstr(out, "language"));
+  g_assert_null(strstr(out, "argon2"));
+}
+
 /* ---- 6. SIGKILL a headless gate, 100 times ------------------------------------------------ */
 
 typedef struct {
@@ -606,6 +711,7 @@ main(int argc, char **argv)
   ADD("two-gates-conflict", test_two_gates_conflict);
   ADD("revoked-wipe", test_revoked_wipe);
   ADD("certificate-renewal", test_certificate_renewal);
+  ADD("remote-config", test_remote_config);
   ADD("sigkill", test_sigkill);
   return g_test_run();
 }

@@ -109,7 +109,7 @@ fresh_config_home(gboolean in_process)
 
 typedef struct {
   const char *path;
-  const char *const args[4];
+  const char *const args[5];
   const char *const mentions[8];
 } HelpCase;
 
@@ -126,7 +126,10 @@ static const HelpCase help_cases[] = {
   { "checkins-list", { "checkins", "list", "--help" }, { "--json", "--limit" } },
   { "alerts-list", { "alerts", "list", "--help" }, { "--json" } },
   { "group-host", { "host", "--help" }, { "host add", "host list" } },
-  { "group-device", { "device", "-h" }, { "device enroll-code", "device list", "device revoke" } },
+  { "group-device", { "device", "-h" }, { "device enroll-code", "device list", "device revoke", "device config set", "device config show" } },
+  { "device-config-set", { "device", "config", "set", "--help" }, { "ID KEY=VALUE...", "--json", "language", "idle-timeout-s", "retention-hours", "admin-pin", "door-pulse-ms", "KEY= " } },
+  { "device-config-show", { "device", "config", "show", "--help" }, { "ID", "--json", "walkin-required", "door-gpio" } },
+  { "group-device-config", { "device", "config", "--help" }, { "device config set ID KEY=VALUE...", "device config show ID" } },
 };
 
 static void
@@ -168,6 +171,15 @@ static const UsageCase usage_cases[] = {
   { "revoke-needs-id", { "device", "revoke" }, "*missing ID*" },
   { "revoke-bad-id", { "device", "revoke", "../../v1/hosts" }, "*bad device id*" },
   { "revoke-extra", { "device", "revoke", "a", "b" }, "*unexpected argument 'b'*" },
+  { "config-missing-subcommand", { "device", "config" }, "*device config: a command is missing*" },
+  { "config-unknown-subcommand", { "device", "config", "frob", "dev-1" }, "*device config: unknown command 'frob'*" },
+  { "config-set-no-equals", { "device", "config", "set", "dev-1", "language=en", "oops" }, "*setting 2 is not KEY=VALUE*" },
+  { "config-set-needs-setting", { "device", "config", "set", "dev-1" }, "*missing ID KEY=VALUE...*" },
+  { "config-set-empty-key", { "device", "config", "set", "dev-1", "=en" }, "*setting 1: a key is*" },
+  { "config-set-twice", { "device", "config", "set", "dev-1", "language=en", "language=ja" }, "*'language' is given twice*" },
+  { "config-set-bad-id", { "device", "config", "set", "../x", "language=en" }, "*bad device id*" },
+  { "config-show-needs-id", { "device", "config", "show" }, "*missing ID*" },
+  { "config-show-extra", { "device", "config", "show", "dev-1", "language" }, "*unexpected argument 'language'*" },
   { "json-not-for-add", { "host", "add", "--name", "N", "--json" }, "*--json*" },
   { "no-server", { "host", "list" }, "*no server configured*" },
   { "no-server-json", { "--json", "checkins", "list" }, "*no server configured*" },
@@ -512,6 +524,16 @@ answer(FakeServer *fs, const char *method, const char *path, const char *auth, c
     return g_strdup("{\"devices\":[{\"id\":\"dev-1\",\"name\":\"Gate 1\",\"mode\":\"gate\","
                     "\"enrolled_at\":1795338000,\"revoked_at\":null,\"last_seen_at\":1795338060,"
                     "\"clock_offset_ms\":-120,\"queue_length\":0}]}");
+  if (strcmp(path, "/v1/devices/dev-1/config") == 0 && strstr(body, "\"idle-timeout-s\":\"5\"") != NULL) {
+    *status = 400;
+    return g_strdup("{\"error\":{\"status\":400,\"code\":\"bad-request\","
+                    "\"message\":\"settings.idle-timeout-s must be 10-600\"}}");
+  }
+  if ((strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0) && strcmp(path, "/v1/devices/dev-1/config") == 0)
+    return g_strdup("{\"id\":\"dev-1\",\"config_version\":4,\"running_config_version\":3,"
+                    "\"config\":{\"language\":\"en\",\"admin-pin-hash\":\"set\",\"site-text\":\"Lobby\\u001b[2J\"}}");
+  if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/devices/dev-2/config") == 0)
+    return g_strdup("{\"id\":\"dev-2\",\"config_version\":0,\"config\":{}}");
   if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/devices/dev-1/revoke") == 0)
     return g_strdup("{\"id\":\"dev-1\",\"revoked_at\":1795338000}");
   if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/checkins?limit=5") == 0)
@@ -790,6 +812,56 @@ test_end_to_end(void)
   ASSERT_EXIT(0);
   g_test_trap_assert_stdout("ID     NAME    MODE  ENROLLED              LAST SEEN             REVOKED  CLOCK OFFSET MS  QUEUE\n"
                             "dev-1  Gate 1  gate  2026-11-22T09:00:00Z  2026-11-22T09:01:00Z  -        -120             0\n");
+
+  /* Remote settings: values travel as strings, KEY= as "", the PIN as typed
+   * (the server hashes it) and it is never printed. */
+  CTL_RUN("device", "config", "set", "dev-1", "language=en", "idle-timeout-s=30", "admin-pin=2468", "door-gpio=",
+          "terms-text=a=b\nc");
+  ASSERT_EXIT(0);
+  assert_last_request(fs, "POST /v1/devices/dev-1/config\nBearer " TOKEN "\n{\"settings\":{\"language\":\"en\","
+                          "\"idle-timeout-s\":\"30\",\"admin-pin\":\"2468\",\"door-gpio\":\"\","
+                          "\"terms-text\":\"a=b\\nc\"}}");
+  g_test_trap_assert_stdout("device dev-1\n"
+                            "config version 4 (running on the device: 3)\n"
+                            "admin-pin-hash = set\n"
+                            "language = en\n"
+                            "site-text = Lobby?[2J\n");
+  g_test_trap_assert_stdout_unmatched("*2468*");
+  g_test_trap_assert_stderr_unmatched("*2468*");
+
+  CTL_RUN("device", "config", "set", "dev-1", "admin-pin=2468", "--json");
+  ASSERT_EXIT(0);
+  assert_last_request(fs, "POST /v1/devices/dev-1/config\n*{\"settings\":{\"admin-pin\":\"2468\"}}");
+  g_test_trap_assert_stdout("{\n  \"id\" : \"dev-1\",*\"admin-pin-hash\" : \"set\"*}\n");
+  g_test_trap_assert_stdout_unmatched("*2468*");
+
+  /* A PIN given as a separate word is refused without echoing it, and nothing is sent. */
+  CTL_RUN("device", "config", "set", "dev-1", "admin-pin", "2468");
+  ASSERT_EXIT(2);
+  g_test_trap_assert_stderr("*setting 1 is not KEY=VALUE*");
+  g_test_trap_assert_stderr_unmatched("*2468*");
+  g_assert_null(fake_server_take_last(fs));
+
+  /* The server refuses a bad value: its message, exit 1. */
+  CTL_RUN("device", "config", "set", "dev-1", "idle-timeout-s=5");
+  ASSERT_EXIT(1);
+  g_test_trap_assert_stderr("*settings.idle-timeout-s must be 10-600 (bad-request)*");
+  g_test_trap_assert_stdout("");
+
+  CTL_RUN("device", "config", "show", "dev-1");
+  ASSERT_EXIT(0);
+  assert_last_request(fs, "GET /v1/devices/dev-1/config\nBearer " TOKEN "\n");
+  g_test_trap_assert_stdout("device dev-1\nconfig version 4 (running on the device: 3)\nadmin-pin-hash = set\n"
+                            "language = en\nsite-text = Lobby?[2J\n");
+  CTL_RUN("device", "config", "show", "dev-2");
+  ASSERT_EXIT(0);
+  g_test_trap_assert_stdout("device dev-2\nconfig version 0\nno settings: the device uses its defaults\n");
+  CTL_RUN("--json", "device", "config", "show", "dev-2");
+  ASSERT_EXIT(0);
+  g_test_trap_assert_stdout("{\n  \"id\" : \"dev-2\",\n  \"config_version\" : 0,\n  \"config\" : {*}\n}\n");
+  CTL_RUN("device", "config", "show", "dev-404");
+  ASSERT_EXIT(1);
+  g_test_trap_assert_stderr("*no such thing (not-found)*");
 
   CTL_RUN("checkins", "list", "--limit", "5");
   ASSERT_EXIT(0);
