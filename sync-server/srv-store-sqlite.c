@@ -3,6 +3,7 @@
 #include "srv-store-private.h"
 
 #include <json-glib/json-glib.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "gk-store.h"
@@ -589,6 +590,24 @@ col_id16(sqlite3_stmt *s, int i, guint8 out[16])
   return TRUE;
 }
 
+/* Steps an UPDATE or DELETE that must touch exactly the row it names: a
+ * database failure is @what's error, no row changed is NOT_FOUND with the
+ * printf-style message that follows. */
+static gboolean G_GNUC_PRINTF(5, 6)
+step_one_row(Conn *c, sqlite3_stmt *s, const char *what, GError **error, const char *not_found, ...)
+{
+  if (!step_done(c, s, what, error))
+    return FALSE;
+  if (sqlite3_changes(c->db) > 0)
+    return TRUE;
+  va_list args;
+  va_start(args, not_found);
+  g_autofree char *message = g_strdup_vprintf(not_found, args);
+  va_end(args);
+  g_set_error_literal(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND, message);
+  return FALSE;
+}
+
 static gboolean
 tx_begin(Conn *c, GError **error)
 {
@@ -874,12 +893,8 @@ sq_account_set_password(gpointer backend, gint64 account_id, const char *passwor
     goto out;
   bind_int(c, s, 1, account_id);
   bind_text(c, s, 2, password_hash);
-  if (!step_done(c, s, what, error))
+  if (!step_one_row(c, s, what, error, "%s: no such account", what))
     goto out;
-  if (sqlite3_changes(c->db) == 0) {
-    fail(error, SRV_STORE_ERROR_NOT_FOUND, "%s: no such account", what);
-    goto out;
-  }
   /* A new password ends every session, including a thief's. */
   s = stmt(c, Q_ACCOUNT_END_SESSIONS, error);
   if (s == NULL)
@@ -976,12 +991,8 @@ sq_session_delete(gpointer backend, const guint8 token_hash[32], GError **error)
   if (s == NULL)
     goto out;
   bind_blob(c, s, 1, token_hash, 32);
-  if (!step_done(c, s, "cannot end the session", error))
+  if (!step_one_row(c, s, "cannot end the session", error, "no such session"))
     goto out;
-  if (sqlite3_changes(c->db) == 0) {
-    fail(error, SRV_STORE_ERROR_NOT_FOUND, "no such session");
-    goto out;
-  }
   ok = TRUE;
 out:
   conn_put(backend, c);
@@ -1486,12 +1497,8 @@ sq_device_revoke(gpointer backend, const char *device_id, gint64 now, SrvDevice 
     goto out;
   bind_text(c, s, 1, device_id);
   bind_int(c, s, 2, now);
-  if (!step_done(c, s, what, error))
+  if (!step_one_row(c, s, what, error, "%s: no device “%s”", what, device_id))
     goto out;
-  if (sqlite3_changes(c->db) == 0) {
-    fail(error, SRV_STORE_ERROR_NOT_FOUND, "%s: no device “%s”", what, device_id);
-    goto out;
-  }
   if (!get_device(c, device_id, out != NULL ? &d : NULL, error) || !tx_commit(c, what, error))
     goto out;
   if (out != NULL) {
@@ -1539,12 +1546,8 @@ sq_device_seen(gpointer backend, const char *device_id, gint64 now, gint64 clock
   bind_int(c, s, 2, now);
   bind_int(c, s, 3, clock_offset_ms);
   bind_int(c, s, 4, queue_length);
-  if (!step_done(c, s, "cannot record the device's visit", error))
+  if (!step_one_row(c, s, "cannot record the device's visit", error, "no device “%s”", device_id))
     goto out;
-  if (sqlite3_changes(c->db) == 0) {
-    fail(error, SRV_STORE_ERROR_NOT_FOUND, "no device “%s”", device_id);
-    goto out;
-  }
   ok = TRUE;
 out:
   conn_put(backend, c);
@@ -1564,12 +1567,9 @@ sq_device_renew(gpointer backend, const char *device_id, GBytes *old_serial, GBy
   bind_bytes(c, s, 2, old_serial);
   bind_bytes(c, s, 3, new_serial);
   bind_int(c, s, 4, cert_expires_at);
-  if (!step_done(c, s, "cannot renew the device's certificate", error))
+  if (!step_one_row(c, s, "cannot renew the device's certificate", error,
+                    "no live device “%s” with that certificate", device_id))
     goto out;
-  if (sqlite3_changes(c->db) == 0) {
-    fail(error, SRV_STORE_ERROR_NOT_FOUND, "no live device “%s” with that certificate", device_id);
-    goto out;
-  }
   ok = TRUE;
 out:
   conn_put(backend, c);
@@ -1664,7 +1664,7 @@ sq_device_config_running(gpointer backend, const char *device_id, gint64 version
   if (s != NULL) {
     bind_text(c, s, 1, device_id);
     bind_int(c, s, 2, version);
-    ok = step_done(c, s, "cannot record the device's settings version", error);
+    ok = step_one_row(c, s, "cannot record the device's settings version", error, "no device “%s”", device_id);
   }
   conn_put(backend, c);
   return ok;
