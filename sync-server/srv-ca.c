@@ -489,6 +489,31 @@ out:
 
 /* --- server certificate ---------------------------------------------------------- */
 
+/* What every leaf certificate this CA issues has in common: a fresh random
+ * serial (@serial_out: its bytes, may be NULL), the subject, the validity,
+ * CA:FALSE, digitalSignature only (ECDHE-ECDSA keys only sign the key
+ * exchange), and one extended key usage. Returns an mbedTLS error code. */
+static int
+set_leaf_fields(SrvCa *ca, mbedtls_x509write_cert *crt, mbedtls_mpi *serial, guint8 serial_out[SRV_CA_SERIAL_LEN],
+                const char *subject, const char *not_before, const char *not_after, const char *eku_oid,
+                size_t eku_len)
+{
+  int ret = random_serial(&ca->drbg, serial, serial_out);
+  if (ret == 0)
+    ret = mbedtls_x509write_crt_set_serial(crt, serial);
+  if (ret == 0)
+    ret = mbedtls_x509write_crt_set_subject_name(crt, subject);
+  if (ret == 0)
+    ret = mbedtls_x509write_crt_set_validity(crt, not_before, not_after);
+  if (ret == 0)
+    ret = mbedtls_x509write_crt_set_basic_constraints(crt, 0, -1);
+  if (ret == 0)
+    ret = mbedtls_x509write_crt_set_key_usage(crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
+  if (ret == 0)
+    ret = set_ext_key_usage(crt, eku_oid, eku_len);
+  return ret;
+}
+
 gboolean
 srv_ca_issue_server_cert(SrvCa *ca, const char *hostname, const char *const *ip_list,
                          const char *out_cert_path, const char *out_key_path, GError **error)
@@ -528,20 +553,8 @@ srv_ca_issue_server_cert(SrvCa *ca, const char *hostname, const char *const *ip_
   }
   subject = g_strdup_printf("CN=%s,O=%s", hostname, CA_ORG);
   mbedtls_x509write_crt_set_subject_key(&crt, &key);
-  ret = random_serial(&ca->drbg, &serial, NULL);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_serial(&crt, &serial);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_subject_name(&crt, subject);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_validity(&crt, not_before, not_after);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_basic_constraints(&crt, 0, -1);
-  /* ECDHE-ECDSA: the key only signs the key exchange. */
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
-  if (ret == 0)
-    ret = set_ext_key_usage(&crt, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
+  ret = set_leaf_fields(ca, &crt, &serial, NULL, subject, not_before, not_after, MBEDTLS_OID_SERVER_AUTH,
+                        MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
   if (ret != 0) {
     set_mbed_error(error, SRV_CA_ERROR_CRYPTO, ret, "cannot build server certificate");
     goto out;
@@ -671,19 +684,8 @@ srv_ca_sign_device_csr(SrvCa *ca, const guint8 *csr_data, size_t len, const char
    * and the server decides what a device certificate says. */
   subject = g_strdup_printf("CN=%s,O=%s", device_id, DEVICE_ORG);
   mbedtls_x509write_crt_set_subject_key(&crt, &csr.pk);
-  ret = random_serial(&ca->drbg, &serial, serial_bytes);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_serial(&crt, &serial);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_subject_name(&crt, subject);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_validity(&crt, not_before, not_after);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_basic_constraints(&crt, 0, -1);
-  if (ret == 0)
-    ret = mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
-  if (ret == 0)
-    ret = set_ext_key_usage(&crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH));
+  ret = set_leaf_fields(ca, &crt, &serial, serial_bytes, subject, not_before, not_after, MBEDTLS_OID_CLIENT_AUTH,
+                        MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH));
   if (ret != 0) {
     set_mbed_error(error, SRV_CA_ERROR_CRYPTO, ret, "cannot build device certificate");
     goto out;
