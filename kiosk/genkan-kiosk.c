@@ -1,5 +1,5 @@
-/* genkan-kiosk: parses options and hands over to kiosk-core (enroll, sync,
- * scan-image, --headless). The touchscreen app is built separately. */
+/* genkan-kiosk: parses options and hands over to the touchscreen app (no
+ * command) or to kiosk-core (enroll, sync, scan-image, --headless). */
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,10 +13,16 @@
 #include "kiosk-store.h"
 #include "kiosk-sync.h"
 #include "kiosk-verdict.h"
+#ifdef GENKAN_HAVE_UI
+#include "kiosk-ui.h"
+#endif
 
 #define PROG "genkan-kiosk"
 
 static const char summary_text[] =
+  "Without a command: the touchscreen app (reception or gate mode, as set for\n"
+  "this device; the enrollment screen on first start).\n"
+  "\n"
   "Commands:\n"
   "  enroll CODE        enroll this device with a one-time code from\n"
   "                     `genkanctl device enroll-code`, then run a first full sync\n"
@@ -173,7 +179,8 @@ main(int argc, char **argv)
 {
   setlocale(LC_ALL, "");
   g_autofree char *data_dir = NULL, *log_level = NULL;
-  gboolean headless = FALSE, checkout = FALSE, version = FALSE;
+  gboolean headless = FALSE, checkout = FALSE, version = FALSE, fullscreen = FALSE, test_driver = FALSE;
+  g_autofree char *camera = NULL, *language = NULL;
   double sync_interval = 30.0;
   gint redeem_timeout = 0;
   GOptionEntry entries[] = {
@@ -181,9 +188,15 @@ main(int argc, char **argv)
     { "headless", 0, 0, G_OPTION_ARG_NONE, &headless, "Run as a screenless gate reader (stdin/stdout)", NULL },
     { "checkout", 0, 0, G_OPTION_ARG_NONE, &checkout, "Exit door: accepted scans are check-outs", NULL },
     { "sync-interval", 0, 0, G_OPTION_ARG_DOUBLE, &sync_interval,
-      "Seconds between background syncs in --headless (default 30; 0 turns them off)", "SECONDS" },
+      "Seconds between background syncs (default 30; 0 turns them off)", "SECONDS" },
     { "redeem-timeout-ms", 0, 0, G_OPTION_ARG_INT, &redeem_timeout,
       "How long a scan waits for the server before deciding offline (default 300)", "MS" },
+    { "camera", 0, 0, G_OPTION_ARG_STRING, &camera,
+      "App: auto (default: /dev/video0 if present), none, /dev/videoN, image:FILE or test", "SOURCE" },
+    { "language", 0, 0, G_OPTION_ARG_STRING, &language, "App: ja or en (default: the device setting)", "LANG" },
+    { "fullscreen", 0, 0, G_OPTION_ARG_NONE, &fullscreen, "App: full screen (under the cage compositor)", NULL },
+    { "test-driver", 0, 0, G_OPTION_ARG_NONE, &test_driver,
+      "App: take test commands on stdin, answer on stdout (tests/e2e)", NULL },
     { "log-level", 0, 0, G_OPTION_ARG_STRING, &log_level, "error, warning, info (default) or debug", "LEVEL" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     G_OPTION_ENTRY_NULL,
@@ -218,12 +231,20 @@ main(int argc, char **argv)
     argc--;
   }
   const char *cmd = argc > 1 ? argv[1] : NULL;
-  if (cmd == NULL && !headless) {
-    g_printerr(PROG ": the touchscreen app is not built yet; use --headless\n");
-    return KIOSK_EXIT_USAGE;
-  }
   if (data_dir == NULL || *data_dir == '\0')
     return usage_error(ctx, "--data-dir DIR is required");
+  if (language != NULL && strcmp(language, "ja") != 0 && strcmp(language, "en") != 0)
+    return usage_error(ctx, "--language must be ja or en");
+  if (cmd == NULL && !headless) {
+#ifdef GENKAN_HAVE_UI
+    KioskUiOptions ui = { .data_dir = data_dir, .camera = camera, .language = language, .fullscreen = fullscreen,
+                          .test_driver = test_driver, .sync_interval_s = sync_interval };
+    return kiosk_ui_run(&ui);
+#else
+    g_printerr(PROG ": this build has no touchscreen app (GTK 4 was not found); use --headless\n");
+    return KIOSK_EXIT_USAGE;
+#endif
+  }
   if (headless) {
     if (cmd != NULL)
       return usage_error(ctx, "--headless takes no command");

@@ -12,107 +12,8 @@
 #include "gk-log.h"
 #include "kiosk-net.h"
 #include "kiosk-store.h"
-#include "kiosk-sync.h"
+#include "kiosk-sync-worker.h"
 #include "kiosk-verdict.h"
-
-/* Longest wait between rounds while the server is down. */
-#define BACKOFF_MAX_S 300.0
-/* At shutdown the queue is pushed only if the server answers this fast. */
-#define FINAL_FLUSH_TIMEOUT_MS 3000
-
-typedef struct {
-  char *data_dir;
-  double interval_s;
-  GMutex lock;
-  GCond cond;
-  gboolean stop;     /* under lock */
-  gboolean wake;     /* under lock: sync now */
-  gint revoked;      /* atomic: the server asked us to wipe */
-  GThread *thread;
-} SyncWorker;
-
-static gboolean
-worker_wait(SyncWorker *w, double seconds)
-{
-  gint64 until = g_get_monotonic_time() + (gint64) (seconds * G_USEC_PER_SEC);
-  g_mutex_lock(&w->lock);
-  while (!w->stop && !w->wake)
-    if (!g_cond_wait_until(&w->cond, &w->lock, until))
-      break;
-  w->wake = FALSE;
-  gboolean stop = w->stop;
-  g_mutex_unlock(&w->lock);
-  return !stop;
-}
-
-static gpointer
-sync_thread(gpointer data)
-{
-  SyncWorker *w = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KioskStore) store = kiosk_store_open(w->data_dir, &error);
-  KioskIdentity id = { 0 };
-  if (store == NULL || !kiosk_store_load_identity(store, &id, &error)) {
-    GK_LOG_ERR("kiosk.sync.cannot_start", GK_STR("error", error->message));
-    return NULL;
-  }
-  g_autoptr(KioskClient) client =
-    kiosk_client_new(id.host, id.admin_port, id.device_port, id.ca_pem, id.cert_pem, id.key_pem);
-  guint failures = 0;
-  for (;;) {
-    KioskSyncSummary summary;
-    g_clear_error(&error);
-    double delay = w->interval_s;
-    if (kiosk_sync_run(store, client, &id, NULL, NULL, &summary, &error)) {
-      failures = 0;
-    } else if (g_error_matches(error, KIOSK_SYNC_ERROR, KIOSK_SYNC_ERROR_REVOKED)) {
-      g_atomic_int_set(&w->revoked, 1);
-      break;
-    } else {
-      /* Exponential backoff with jitter, so a fleet of gates does not hammer a
-       * server that is coming back up all at the same moment. */
-      failures++;
-      double base = MIN(w->interval_s * (double) (1u << MIN(failures, 10u)), BACKOFF_MAX_S);
-      delay = g_random_double_range(base / 2, base);
-      GK_LOG_WARN("kiosk.sync.failed", GK_STR("error", error->message), GK_UINT("failures", failures),
-                  GK_DOUBLE("retry_s", delay));
-    }
-    if (!worker_wait(w, delay)) {
-      /* Shutting down: one quick push if the server is there. */
-      KioskSyncSummary last = { 0 };
-      g_clear_error(&error);
-      kiosk_client_set_connect_timeout(client, 1000);
-      if (!kiosk_sync_push(store, client, FINAL_FLUSH_TIMEOUT_MS, &last, &error))
-        GK_LOG_WARN("kiosk.sync.final_flush_failed", GK_STR("error", error->message),
-                    GK_INT("queue", kiosk_store_queue_length(store)));
-      break;
-    }
-  }
-  kiosk_identity_clear(&id);
-  return NULL;
-}
-
-static void
-worker_stop(SyncWorker *w)
-{
-  if (w->thread == NULL)
-    return;
-  g_mutex_lock(&w->lock);
-  w->stop = TRUE;
-  g_cond_signal(&w->cond);
-  g_mutex_unlock(&w->lock);
-  g_thread_join(w->thread);
-  w->thread = NULL;
-}
-
-static void
-worker_wake(SyncWorker *w)
-{
-  g_mutex_lock(&w->lock);
-  w->wake = TRUE;
-  g_cond_signal(&w->cond);
-  g_mutex_unlock(&w->lock);
-}
 
 /* Writes one verdict line and flushes it: the reader acts on each at once. */
 static gboolean
@@ -180,18 +81,16 @@ kiosk_headless_run(const KioskHeadlessOptions *o)
   signal(SIGPIPE, SIG_IGN);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-  SyncWorker w = { .data_dir = g_strdup(o->data_dir), .interval_s = o->sync_interval_s };
-  g_mutex_init(&w.lock);
-  g_cond_init(&w.cond);
+  KioskSyncWorker *worker = NULL;
   if (o->sync_interval_s > 0)
-    w.thread = g_thread_new("kiosk-sync", sync_thread, &w);
+    worker = kiosk_sync_worker_start(o->data_dir, o->sync_interval_s, NULL, NULL);
 
   GK_LOG_INFO("kiosk.headless.start", GK_BOOL("checkout", o->checkout), GK_DOUBLE("sync_interval_s", o->sync_interval_s));
   char buf[KIOSK_SCAN_LINE_MAX + 1];
   gsize have = 0;
   gboolean overlong = FALSE, skip_lf = FALSE, running = TRUE;
   while (running) {
-    if (g_atomic_int_get(&w.revoked))
+    if (kiosk_sync_worker_revoked(worker))
       break;
     struct pollfd fds[2] = { { .fd = o->in_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
     int n = poll(fds, sfd >= 0 ? 2 : 1, 250);
@@ -244,13 +143,14 @@ kiosk_headless_run(const KioskHeadlessOptions *o)
     }
     /* A refused handshake may mean we were revoked: let the worker ask now. */
     if (running && kiosk_gate_server_refused(gate))
-      worker_wake(&w);
+      kiosk_sync_worker_wake(worker);
   }
 
   kiosk_gate_free(gate);
   kiosk_client_free(client);
-  worker_stop(&w);
-  if (g_atomic_int_get(&w.revoked)) {
+  gboolean revoked = kiosk_sync_worker_revoked(worker);
+  kiosk_sync_worker_stop(worker);
+  if (revoked) {
     g_clear_pointer(&store, kiosk_store_close);
     g_autoptr(GError) wipe_error = NULL;
     if (!kiosk_store_wipe(o->data_dir, &wipe_error)) {
@@ -262,9 +162,6 @@ kiosk_headless_run(const KioskHeadlessOptions *o)
   }
   if (sfd >= 0)
     close(sfd);
-  g_mutex_clear(&w.lock);
-  g_cond_clear(&w.cond);
-  g_free(w.data_dir);
   GK_LOG_INFO("kiosk.headless.stop", GK_INT("status", rc));
   return rc;
 }

@@ -120,6 +120,8 @@ static const KioskSetting settings[] = {
   { "terms-text", NULL, valid_multiline, 0, 20000, NULL },
   { "walkin-required", "name,host", valid_list, 0, 0, walkin_fields },
   { "photo", "false", valid_choice, 0, 0, booleans },
+  /* false: the walk-in host list shows only matches of what was typed. */
+  { "host-browse", "false", valid_choice, 0, 0, booleans },
   { "idle-timeout-s", "60", valid_int, 10, 600, NULL },
   { "retention-hours", "24", valid_int, 1, 8760, NULL },
   { "admin-pin-hash", NULL, valid_pin_hash, 0, 512, NULL },

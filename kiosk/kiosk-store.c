@@ -34,6 +34,22 @@ static const GkMigration migrations[] = {
     "  ticket_id TEXT, at INTEGER NOT NULL, offline INTEGER NOT NULL, reason TEXT,"
     "  sent INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX events_unsent ON events (sent, n);" },
+  /* 2: reception visits. code_hash: the reception code's hash from the feed
+   * (gk_reception_code_hash, 64 hex), to check typed codes offline. A visit is
+   * opened by a walk-in or a ticket/code check-in at this device; walk-in
+   * data travels to the server from here (the walk-in event names its visit).
+   * Personal data: visits.visitor_name, .company, .purpose (purged). */
+  { 2,
+    "ALTER TABLE tickets ADD COLUMN code_hash TEXT;"
+    "CREATE INDEX tickets_code ON tickets (code_hash) WHERE code_hash IS NOT NULL;"
+    "ALTER TABLE events ADD COLUMN visit_id TEXT;"
+    "CREATE TABLE visits (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('walkin', 'ticket')),"
+    "  ticket_id TEXT, visitor_name TEXT, company TEXT, purpose TEXT, host_id INTEGER,"
+    "  terms_accepted INTEGER NOT NULL DEFAULT 0, checkin_event_id TEXT NOT NULL, checked_in_at INTEGER NOT NULL,"
+    "  checked_out_at INTEGER, checkout_event_id TEXT, host_notified INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX visits_open ON visits (checked_out_at, checked_in_at);"
+    "CREATE INDEX visits_ticket ON visits (ticket_id, checked_in_at);"
+    "CREATE INDEX visits_checkin_event ON visits (checkin_event_id);" },
 };
 
 struct _KioskStore {
@@ -402,6 +418,7 @@ apply_ticket(KioskStore *s, JsonObject *d, const char *where, GError **error)
     { "revoked", GK_JSON_BOOL, TRUE, 0, 0 },
     { "visitor", GK_JSON_STRING, FALSE, 0, 1024 },
     { "host_id", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
+    { "code_hash", GK_JSON_STRING, FALSE, 64, 64 },
   };
   if (!gk_json_check(d, f, G_N_ELEMENTS(f), TRUE, where, error))
     return FALSE;
@@ -410,12 +427,19 @@ apply_ticket(KioskStore *s, JsonObject *d, const char *where, GError **error)
     g_set_error(error, KIOSK_STORE_ERROR, KIOSK_STORE_ERROR_BAD_CHANGE, "%s.id is not 32 hex digits", where);
     return FALSE;
   }
+  const char *code_hash = gk_json_get_string(d, "code_hash", NULL);
+  if (code_hash != NULL && !is_hex(code_hash, 64)) {
+    g_set_error(error, KIOSK_STORE_ERROR, KIOSK_STORE_ERROR_BAD_CHANGE, "%s.code_hash is not 64 hex digits", where);
+    return FALSE;
+  }
   g_autofree char *lower = g_ascii_strdown(id, -1);
-  sqlite3_stmt *st = prep(s, "INSERT INTO tickets (id, valid_from, valid_until, flags, key_id, revoked, visitor, host_id)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET"
+  g_autofree char *code_lower = code_hash != NULL ? g_ascii_strdown(code_hash, -1) : NULL;
+  sqlite3_stmt *st = prep(s, "INSERT INTO tickets (id, valid_from, valid_until, flags, key_id, revoked, visitor, host_id,"
+                             " code_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET"
                              " valid_from = excluded.valid_from, valid_until = excluded.valid_until,"
                              " flags = excluded.flags, key_id = excluded.key_id, revoked = excluded.revoked,"
-                             " visitor = excluded.visitor, host_id = excluded.host_id", error);
+                             " visitor = excluded.visitor, host_id = excluded.host_id,"
+                             " code_hash = excluded.code_hash", error);
   if (st == NULL)
     return FALSE;
   bind_text(st, 1, lower);
@@ -427,6 +451,7 @@ apply_ticket(KioskStore *s, JsonObject *d, const char *where, GError **error)
   bind_text(st, 7, gk_json_get_string(d, "visitor", NULL));
   if (json_object_has_member(d, "host_id") && gk_json_get_int(d, "host_id", -1) >= 0)
     sqlite3_bind_int64(st, 8, gk_json_get_int(d, "host_id", 0));
+  bind_text(st, 9, code_lower);
   return run(s, st, error);
 }
 
@@ -680,6 +705,10 @@ kiosk_event_free(KioskEvent *e)
   g_free(e->kind);
   g_free(e->ticket_id);
   g_free(e->reason);
+  g_free(e->visit_id);
+  g_free(e->visitor_name);
+  g_free(e->company);
+  g_free(e->purpose);
   g_free(e);
 }
 
@@ -701,16 +730,13 @@ kiosk_event_new_id(void)
   return g_strconcat("evt-", hex, NULL);
 }
 
-gboolean
-kiosk_store_record_event(KioskStore *s, const KioskEvent *e, gboolean sent, gboolean redeem, const char *device_id,
-                         const char *device_name, gint64 expires, GError **error)
+static gboolean
+insert_event(KioskStore *s, const KioskEvent *e, gboolean sent, GError **error)
 {
-  if (!gk_store_begin(s->gk, error))
-    return FALSE;
-  sqlite3_stmt *st = prep(s, "INSERT INTO events (id, kind, ticket_id, at, offline, reason, sent)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", error);
+  sqlite3_stmt *st = prep(s, "INSERT INTO events (id, kind, ticket_id, at, offline, reason, sent, visit_id)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", error);
   if (st == NULL)
-    goto fail;
+    return FALSE;
   bind_text(st, 1, e->id);
   bind_text(st, 2, e->kind);
   bind_text(st, 3, e->ticket_id);
@@ -718,9 +744,44 @@ kiosk_store_record_event(KioskStore *s, const KioskEvent *e, gboolean sent, gboo
   sqlite3_bind_int(st, 5, e->offline ? 1 : 0);
   bind_text(st, 6, e->reason);
   sqlite3_bind_int(st, 7, sent ? 1 : 0);
-  if (!run(s, st, error))
+  bind_text(st, 8, e->visit_id);
+  return run(s, st, error);
+}
+
+static gboolean
+insert_visit(KioskStore *s, const KioskVisitRecord *v, GError **error)
+{
+  sqlite3_stmt *st = prep(s, "INSERT INTO visits (id, kind, ticket_id, visitor_name, company, purpose, host_id,"
+                             " terms_accepted, checkin_event_id, checked_in_at, host_notified)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", error);
+  if (st == NULL)
+    return FALSE;
+  bind_text(st, 1, v->id);
+  bind_text(st, 2, v->kind);
+  bind_text(st, 3, v->ticket_id);
+  bind_text(st, 4, v->visitor_name);
+  bind_text(st, 5, v->company);
+  bind_text(st, 6, v->purpose);
+  if (v->host_id > 0)
+    sqlite3_bind_int64(st, 7, v->host_id);
+  sqlite3_bind_int(st, 8, v->terms_accepted ? 1 : 0);
+  bind_text(st, 9, v->checkin_event_id);
+  sqlite3_bind_int64(st, 10, v->checked_in_at);
+  sqlite3_bind_int(st, 11, v->host_notified ? 1 : 0);
+  return run(s, st, error);
+}
+
+gboolean
+kiosk_store_record_visit(KioskStore *s, const KioskEvent *e, gboolean sent, gboolean redeem, const char *device_id,
+                         const char *device_name, gint64 expires, const KioskVisitRecord *visit, GError **error)
+{
+  if (!gk_store_begin(s->gk, error))
+    return FALSE;
+  if (e != NULL && !insert_event(s, e, sent, error))
     goto fail;
-  if (redeem && !put_redemption(s, e->ticket_id, e->at, device_id, device_name, e->id, expires, error))
+  if (e != NULL && redeem && !put_redemption(s, e->ticket_id, e->at, device_id, device_name, e->id, expires, error))
+    goto fail;
+  if (visit != NULL && !insert_visit(s, visit, error))
     goto fail;
   if (!gk_store_commit(s->gk, error))
     goto fail;
@@ -730,26 +791,95 @@ fail:
   return FALSE;
 }
 
+gboolean
+kiosk_store_record_event(KioskStore *s, const KioskEvent *e, gboolean sent, gboolean redeem, const char *device_id,
+                         const char *device_name, gint64 expires, GError **error)
+{
+  return kiosk_store_record_visit(s, e, sent, redeem, device_id, device_name, expires, NULL, error);
+}
+
+gboolean
+kiosk_store_record_checkout(KioskStore *s, const KioskEvent *e, const char *visit_id, gboolean *out_found,
+                            GError **error)
+{
+  *out_found = FALSE;
+  if (!gk_store_begin(s->gk, error))
+    return FALSE;
+  /* The update decides: of two check-outs of one visit, only the first ends it. */
+  sqlite3_stmt *st = prep(s, "UPDATE visits SET checked_out_at = ?2, checkout_event_id = ?3"
+                             " WHERE id = ?1 AND checked_out_at IS NULL", error);
+  if (st == NULL)
+    goto fail;
+  bind_text(st, 1, visit_id);
+  sqlite3_bind_int64(st, 2, e->at);
+  bind_text(st, 3, e->id);
+  if (!run(s, st, error))
+    goto fail;
+  if (sqlite3_changes(s->db) == 0) {
+    gk_store_rollback(s->gk);
+    return TRUE;
+  }
+  if (!insert_event(s, e, FALSE, error) || !gk_store_commit(s->gk, error))
+    goto fail;
+  *out_found = TRUE;
+  return TRUE;
+fail:
+  gk_store_rollback(s->gk);
+  return FALSE;
+}
+
+/* A walk-in event carries its visitor's data, kept once, in the visit row. */
+#define PENDING_EVENT_SQL(condition)                                                                   \
+  "SELECT e.id, e.kind, e.ticket_id, e.at, e.offline, e.reason, e.visit_id, v.visitor_name, v.company," \
+  " v.purpose, v.host_id, v.terms_accepted"                                                             \
+  " FROM events e LEFT JOIN visits v ON v.id = e.visit_id AND e.kind = 'walkin'"                      \
+  " WHERE e.sent = 0" condition
+
+static KioskEvent *
+read_event(sqlite3_stmt *st)
+{
+  KioskEvent *e = g_new0(KioskEvent, 1);
+  e->id = g_strdup((const char *) sqlite3_column_text(st, 0));
+  e->kind = g_strdup((const char *) sqlite3_column_text(st, 1));
+  e->ticket_id = g_strdup((const char *) sqlite3_column_text(st, 2));
+  e->at = sqlite3_column_int64(st, 3);
+  e->offline = sqlite3_column_int(st, 4) != 0;
+  e->reason = g_strdup((const char *) sqlite3_column_text(st, 5));
+  e->visit_id = g_strdup((const char *) sqlite3_column_text(st, 6));
+  e->visitor_name = g_strdup((const char *) sqlite3_column_text(st, 7));
+  e->company = g_strdup((const char *) sqlite3_column_text(st, 8));
+  e->purpose = g_strdup((const char *) sqlite3_column_text(st, 9));
+  e->host_id = sqlite3_column_int64(st, 10);
+  e->terms_accepted = sqlite3_column_int(st, 11) != 0;
+  return e;
+}
+
+KioskEvent *
+kiosk_store_pending_event(KioskStore *s, const char *id, GError **error)
+{
+  sqlite3_stmt *st = prep(s, PENDING_EVENT_SQL(" AND e.id = ?1"), error);
+  if (st == NULL)
+    return NULL;
+  bind_text(st, 1, id);
+  int rc = sqlite3_step(st);
+  KioskEvent *e = rc == SQLITE_ROW ? read_event(st) : NULL;
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    gk_store_set_error_from_db(s->gk, rc, error);
+  return e;
+}
+
 GPtrArray *
 kiosk_store_pending_events(KioskStore *s, guint limit, GError **error)
 {
-  sqlite3_stmt *st = prep(s, "SELECT id, kind, ticket_id, at, offline, reason FROM events"
-                             " WHERE sent = 0 ORDER BY n LIMIT ?1", error);
+  sqlite3_stmt *st = prep(s, PENDING_EVENT_SQL(" ORDER BY e.n LIMIT ?1"), error);
   if (st == NULL)
     return NULL;
   sqlite3_bind_int64(st, 1, limit);
   GPtrArray *list = g_ptr_array_new_with_free_func((GDestroyNotify) kiosk_event_free);
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    KioskEvent *e = g_new0(KioskEvent, 1);
-    e->id = g_strdup((const char *) sqlite3_column_text(st, 0));
-    e->kind = g_strdup((const char *) sqlite3_column_text(st, 1));
-    e->ticket_id = g_strdup((const char *) sqlite3_column_text(st, 2));
-    e->at = sqlite3_column_int64(st, 3);
-    e->offline = sqlite3_column_int(st, 4) != 0;
-    e->reason = g_strdup((const char *) sqlite3_column_text(st, 5));
-    g_ptr_array_add(list, e);
-  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    g_ptr_array_add(list, read_event(st));
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {
     g_ptr_array_unref(list);
@@ -766,6 +896,13 @@ kiosk_store_mark_sent(KioskStore *s, const char *const *ids, guint n_ids, GError
     return FALSE;
   for (guint i = 0; i < n_ids; i++) {
     sqlite3_stmt *st = prep(s, "UPDATE events SET sent = 1 WHERE id = ?1", error);
+    if (st == NULL)
+      goto fail;
+    bind_text(st, 1, ids[i]);
+    if (!run(s, st, error))
+      goto fail;
+    /* The server has the check-in: it notifies the host. */
+    st = prep(s, "UPDATE visits SET host_notified = 1 WHERE checkin_event_id = ?1", error);
     if (st == NULL)
       goto fail;
     bind_text(st, 1, ids[i]);
@@ -801,6 +938,12 @@ kiosk_store_purge(KioskStore *s, gint64 now, GError **error)
   static const char *const sql[] = {
     purge_redemptions,
     "UPDATE tickets SET visitor = NULL WHERE visitor IS NOT NULL AND valid_until + ?2 < ?1",
+    /* Visits once they ended (or a day after a check-in nobody closed) plus the
+     * retention; never one whose events still wait for the server (a walk-in's
+     * data leaves the device only with its event). */
+    "DELETE FROM visits WHERE coalesce(checked_out_at, checked_in_at + 86400) + ?2 < ?1"
+    " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.sent = 0"
+    "  AND (e.visit_id = visits.id OR e.id = visits.checkin_event_id))",
     /* Sent events: the server has them; a pending redemption check only needs unsent ones. */
     "DELETE FROM events WHERE sent = 1",
   };

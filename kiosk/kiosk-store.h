@@ -125,6 +125,13 @@ typedef struct {
   gint64 at;         /* device time */
   gboolean offline;
   char *reason;      /* or NULL */
+  char *visit_id;    /* walkin: the visit it opens; checkout: the visit it ends; else NULL */
+  /* walkin only, read from the visit row for the push (personal data): */
+  char *visitor_name;
+  char *company;
+  char *purpose;
+  gint64 host_id;    /* 0: none */
+  gboolean terms_accepted;
 } KioskEvent;
 void kiosk_event_free(KioskEvent *event);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KioskEvent, kiosk_event_free)
@@ -138,6 +145,36 @@ char *kiosk_event_new_id(void);
  * valid_until for the purge). An accepted scan is durable once this returns. */
 gboolean kiosk_store_record_event(KioskStore *store, const KioskEvent *event, gboolean sent, gboolean redeem,
                                   const char *device_id, const char *device_name, gint64 expires, GError **error);
+/* A visit at this reception: a walk-in, or a ticket or code check-in. */
+typedef struct {
+  const char *id;               /* "vis-" + 32 hex */
+  const char *kind;             /* "walkin" | "ticket" */
+  const char *ticket_id;        /* ticket visits: 32 hex; else NULL */
+  const char *visitor_name;     /* NULL: a ticket the feed has not brought yet */
+  const char *company;          /* or NULL */
+  const char *purpose;          /* or NULL */
+  gint64 host_id;               /* 0: none */
+  gboolean terms_accepted;
+  const char *checkin_event_id; /* the event that opened it */
+  gint64 checked_in_at;         /* device time */
+  gboolean host_notified;       /* the server has the check-in */
+} KioskVisitRecord;
+
+/* kiosk_store_record_event() (skipped when @event is NULL) and the visit
+ * @visit (when not NULL) in one transaction. A visit's host_notified becomes
+ * TRUE when kiosk_store_mark_sent() marks its check-in event sent. */
+gboolean kiosk_store_record_visit(KioskStore *store, const KioskEvent *event, gboolean sent, gboolean redeem,
+                                  const char *device_id, const char *device_name, gint64 expires,
+                                  const KioskVisitRecord *visit, GError **error);
+/* Ends the open visit @visit_id at @event->at and queues the checkout @event,
+ * in one transaction. *out_found FALSE (nothing recorded, TRUE returned) when
+ * there is no such visit or it has ended already. */
+gboolean kiosk_store_record_checkout(KioskStore *store, const KioskEvent *event, const char *visit_id,
+                                     gboolean *out_found, GError **error);
+
+/* The queued event @id, or NULL: not queued (sent, or never made; @error
+ * unset) or the store failed (@error set). */
+KioskEvent *kiosk_store_pending_event(KioskStore *store, const char *id, GError **error);
 /* The oldest unsent events, at most @limit (KioskEvent, owned by the array). */
 GPtrArray *kiosk_store_pending_events(KioskStore *store, guint limit, GError **error);
 /* Marks these ids sent, in one transaction. */
@@ -146,7 +183,8 @@ gint64 kiosk_store_queue_length(KioskStore *store);
 
 /* Deletes personal data of tickets whose valid_until + the setting
  * "retention-hours" (default 24) is before @now (visitor names, their
- * redemptions) and event rows already sent. */
+ * redemptions), visits whose check-out (or check-in + 24 h) + retention is
+ * before @now and whose events were all sent, and event rows already sent. */
 gboolean kiosk_store_purge(KioskStore *store, gint64 now, GError **error);
 
 G_END_DECLS

@@ -28,6 +28,30 @@ bad_answer(GError **error, const char *what, GError *cause)
   return FALSE;
 }
 
+static void
+add_optional_string(JsonBuilder *b, const char *name, const char *value)
+{
+  if (value == NULL || value[0] == '\0')
+    return;
+  json_builder_set_member_name(b, name);
+  json_builder_add_string_value(b, value);
+}
+
+/* What a walk-in tells the server (docs/protocol.md, "Push events"). */
+static void
+add_walkin_fields(JsonBuilder *b, const KioskEvent *e)
+{
+  add_optional_string(b, "visitor_name", e->visitor_name);
+  add_optional_string(b, "company", e->company);
+  add_optional_string(b, "purpose", e->purpose);
+  if (e->host_id > 0) {
+    json_builder_set_member_name(b, "host_id");
+    json_builder_add_int_value(b, e->host_id);
+  }
+  json_builder_set_member_name(b, "terms_accepted");
+  json_builder_add_boolean_value(b, e->terms_accepted);
+}
+
 static char *
 push_body(GPtrArray *events, gint64 queue_length, gint64 config_version)
 {
@@ -60,6 +84,12 @@ push_body(GPtrArray *events, gint64 queue_length, gint64 config_version)
       json_builder_set_member_name(b, "reason");
       json_builder_add_string_value(b, e->reason);
     }
+    if (e->visit_id != NULL) {
+      json_builder_set_member_name(b, "visit_id");
+      json_builder_add_string_value(b, e->visit_id);
+    }
+    if (strcmp(e->kind, "walkin") == 0)
+      add_walkin_fields(b, e);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
@@ -76,6 +106,74 @@ note_offset(KioskStore *store, gint64 server_time, gint64 local_ms, KioskSyncSum
   kiosk_store_set_meta_int(store, "clock_offset_ms", off, NULL);
 }
 
+/* Pushes @events (may be empty when only @report is due) and marks sent what
+ * the server acknowledged. */
+static gboolean
+push_batch(KioskStore *store, KioskClient *client, GPtrArray *events, gboolean report, long timeout_ms,
+           KioskSyncSummary *summary, GError **error)
+{
+  gint64 config_version = kiosk_store_get_meta_int(store, "config_version", 0);
+  g_autofree char *body = push_body(events, kiosk_store_queue_length(store), config_version);
+  g_autoptr(JsonNode) root = NULL;
+  if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/sync/push", body, timeout_ms, NULL, &root,
+                            NULL, NULL, error))
+    return FALSE;
+  gint64 local = now_ms();
+  JsonObject *o = json_node_get_object(root);
+  static const GkJsonField top[] = {
+    { "results", GK_JSON_ARRAY, TRUE, 0, KIOSK_SYNC_PUSH_BATCH },
+    { "server_time", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
+  };
+  g_autoptr(GError) local_error = NULL;
+  if (!gk_json_check(o, top, G_N_ELEMENTS(top), TRUE, "push", &local_error))
+    return bad_answer(error, "push", local_error);
+  note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
+
+  /* Only ids we sent and the server acknowledged are marked sent. */
+  g_autoptr(GHashTable) sent = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < events->len; i++)
+    g_hash_table_add(sent, ((KioskEvent *) events->pdata[i])->id);
+  JsonArray *results = json_object_get_array_member(o, "results");
+  g_autoptr(GPtrArray) acked = g_ptr_array_new();
+  for (guint i = 0; i < json_array_get_length(results); i++) {
+    JsonNode *n = json_array_get_element(results, i);
+    if (!JSON_NODE_HOLDS_OBJECT(n))
+      return bad_answer(error, "push", NULL);
+    JsonObject *r = json_node_get_object(n);
+    static const GkJsonField rf[] = {
+      { "id", GK_JSON_STRING, TRUE, 1, 64 },
+      { "status", GK_JSON_STRING, TRUE, 1, 32 },
+    };
+    if (!gk_json_check(r, rf, G_N_ELEMENTS(rf), TRUE, "push.results[]", &local_error))
+      return bad_answer(error, "push", local_error);
+    const char *id = gk_json_get_string(r, "id", "");
+    const char *status = gk_json_get_string(r, "status", "");
+    const char *mine = g_hash_table_lookup(sent, id);
+    if (mine == NULL)
+      return bad_answer(error, "push", NULL);
+    if (strcmp(status, "stored") == 0)
+      summary->stored++;
+    else if (strcmp(status, "duplicate") == 0)
+      summary->duplicate++;
+    else if (strcmp(status, "conflict") == 0)
+      summary->conflict++;
+    else
+      return bad_answer(error, "push", NULL);
+    g_hash_table_remove(sent, id);
+    g_ptr_array_add(acked, (gpointer) mine);
+  }
+  if (acked->len == 0 && events->len > 0)
+    return bad_answer(error, "push (no event acknowledged)", NULL);
+  if (acked->len > 0 && !kiosk_store_mark_sent(store, (const char *const *) acked->pdata, acked->len, error))
+    return FALSE;
+  if (report && !kiosk_store_set_meta_int(store, "config_version_reported", config_version, error))
+    return FALSE;
+  summary->sent += acked->len;
+  if (acked->len > 0)
+    GK_LOG_INFO("kiosk.sync.push", GK_UINT("events", acked->len), GK_UINT("conflicts", summary->conflict));
+  return TRUE;
+}
+
 gboolean
 kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSyncSummary *summary, GError **error)
 {
@@ -89,68 +187,37 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
     gboolean report = config_version != kiosk_store_get_meta_int(store, "config_version_reported", 0);
     if (events->len == 0 && !report)
       return TRUE;
-    g_autofree char *body = push_body(events, kiosk_store_queue_length(store), config_version);
-    g_autoptr(JsonNode) root = NULL;
-    if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/sync/push", body, timeout_ms, NULL, &root,
-                              NULL, NULL, error))
+    if (!push_batch(store, client, events, report, timeout_ms, summary, error))
       return FALSE;
-    gint64 local = now_ms();
-    JsonObject *o = json_node_get_object(root);
-    static const GkJsonField top[] = {
-      { "results", GK_JSON_ARRAY, TRUE, 0, KIOSK_SYNC_PUSH_BATCH },
-      { "server_time", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
-    };
-    g_autoptr(GError) local_error = NULL;
-    if (!gk_json_check(o, top, G_N_ELEMENTS(top), TRUE, "push", &local_error))
-      return bad_answer(error, "push", local_error);
-    note_offset(store, gk_json_get_int(o, "server_time", 0), local, summary);
-
-    /* Only ids we sent and the server acknowledged are marked sent. */
-    g_autoptr(GHashTable) sent = g_hash_table_new(g_str_hash, g_str_equal);
-    for (guint i = 0; i < events->len; i++)
-      g_hash_table_add(sent, ((KioskEvent *) events->pdata[i])->id);
-    JsonArray *results = json_object_get_array_member(o, "results");
-    g_autoptr(GPtrArray) acked = g_ptr_array_new();
-    for (guint i = 0; i < json_array_get_length(results); i++) {
-      JsonNode *n = json_array_get_element(results, i);
-      if (!JSON_NODE_HOLDS_OBJECT(n))
-        return bad_answer(error, "push", NULL);
-      JsonObject *r = json_node_get_object(n);
-      static const GkJsonField rf[] = {
-        { "id", GK_JSON_STRING, TRUE, 1, 64 },
-        { "status", GK_JSON_STRING, TRUE, 1, 32 },
-      };
-      if (!gk_json_check(r, rf, G_N_ELEMENTS(rf), TRUE, "push.results[]", &local_error))
-        return bad_answer(error, "push", local_error);
-      const char *id = gk_json_get_string(r, "id", "");
-      const char *status = gk_json_get_string(r, "status", "");
-      const char *mine = g_hash_table_lookup(sent, id);
-      if (mine == NULL)
-        return bad_answer(error, "push", NULL);
-      if (strcmp(status, "stored") == 0)
-        summary->stored++;
-      else if (strcmp(status, "duplicate") == 0)
-        summary->duplicate++;
-      else if (strcmp(status, "conflict") == 0)
-        summary->conflict++;
-      else
-        return bad_answer(error, "push", NULL);
-      g_hash_table_remove(sent, id);
-      g_ptr_array_add(acked, (gpointer) mine);
-    }
-    if (acked->len == 0 && events->len > 0)
-      return bad_answer(error, "push (no event acknowledged)", NULL);
-    if (acked->len > 0 && !kiosk_store_mark_sent(store, (const char *const *) acked->pdata, acked->len, error))
-      return FALSE;
-    if (report && !kiosk_store_set_meta_int(store, "config_version_reported", config_version, error))
-      return FALSE;
-    if (events->len == 0)
-      return TRUE;
-    summary->sent += acked->len;
-    GK_LOG_INFO("kiosk.sync.push", GK_UINT("events", acked->len), GK_UINT("conflicts", summary->conflict));
     if (events->len < KIOSK_SYNC_PUSH_BATCH)
       return TRUE;
   }
+}
+
+gboolean
+kiosk_sync_push_event(KioskStore *store, KioskClient *client, const char *event_id, long timeout_ms,
+                      gboolean *out_acked, GError **error)
+{
+  g_return_val_if_fail(store != NULL && client != NULL && event_id != NULL && out_acked != NULL, FALSE);
+  *out_acked = FALSE;
+  g_autoptr(GError) local = NULL;
+  KioskEvent *event = kiosk_store_pending_event(store, event_id, &local);
+  if (event == NULL) {
+    if (local != NULL) {
+      g_propagate_error(error, g_steal_pointer(&local));
+      return FALSE;
+    }
+    /* Sent already (another sync got there first): the server has it. */
+    *out_acked = TRUE;
+    return TRUE;
+  }
+  g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func((GDestroyNotify) kiosk_event_free);
+  g_ptr_array_add(one, event);
+  KioskSyncSummary summary = { 0 };
+  if (!push_batch(store, client, one, FALSE, timeout_ms, &summary, error))
+    return FALSE;
+  *out_acked = summary.sent == 1;
+  return TRUE;
 }
 
 /* device.config: string values only; a key this kiosk does not know (a newer

@@ -37,6 +37,12 @@ typedef void (*KioskSyncProgress)(guint changes, gint64 cursor, gpointer user_da
 /* Pushes up to all queued events. */
 gboolean kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSyncSummary *summary,
                          GError **error);
+/* Pushes the one queued event @event_id (a walk-in or check-out the visitor
+ * waits for) within @timeout_ms. *out_acked: the server acknowledged it (now,
+ * or an earlier push already had). FALSE with @error when the server could not
+ * be reached or answered wrongly: the event stays queued for the next sync. */
+gboolean kiosk_sync_push_event(KioskStore *store, KioskClient *client, const char *event_id, long timeout_ms,
+                               gboolean *out_acked, GError **error);
 /* Pulls until the server says no more. */
 gboolean kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progress, gpointer user_data,
                          KioskSyncSummary *summary, GError **error);

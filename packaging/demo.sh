@@ -1,8 +1,11 @@
 #!/bin/sh
 # Genkan demo on the embedded defaults: installs any missing Debian packages,
-# builds, starts genkan-server with sample hosts and tickets, enrolls a kiosk,
-# and checks the sample visitors in by scanning their QR codes. The server keeps
-# running until Ctrl-C so you can try genkanctl against it.
+# builds, starts genkan-server with sample hosts and tickets, enrolls a gate
+# reader and checks the sample visitors in by scanning their QR codes, then
+# enrolls a lobby kiosk and opens the touchscreen app: on your desktop when
+# there is one, otherwise under Xvfb, where a scripted visit is photographed
+# into demo/screenshots/. The server keeps running until Ctrl-C so you can try
+# genkanctl against it.
 # Usage: packaging/demo.sh          (GENKAN_DEMO_DIR=... to choose where it writes)
 set -eu
 
@@ -14,7 +17,7 @@ admin_port=${GENKAN_ADMIN_PORT:-8444}
 
 "$root/packaging/install-deps.sh" all
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target genkan-server genkanctl genkan-kiosk
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target genkan-server genkanctl genkan-kiosk kiosk-translations
 
 server="$build/sync-server/genkan-server"
 ctl="$build/sync-server/genkanctl"
@@ -71,6 +74,27 @@ done
 echo
 echo "== Check-ins on the server =="
 "$ctl" checkins list
+# The lobby tablet: a reception kiosk with the site's name, terms and a PIN.
+lobby_code=$("$ctl" device enroll-code --name "Lobby" --mode reception | tail -n 1)
+lobby_id=$("$kiosk" --data-dir "$demo/lobby" enroll "$lobby_code" | sed -n 's/^enrolled: device \([^ ]*\).*/\1/p')
+printf '%s\n' "$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n' | cut -c1-6)" >"$demo/admin-pin"
+chmod 600 "$demo/admin-pin"
+"$ctl" device config set "$lobby_id" "site-text=Genkan HQ" \
+  "terms-text=Visitors wear their badge at all times. 入館中はバッジを着用してください。" \
+  "admin-pin=$(cat "$demo/admin-pin")" "host-browse=true" >/dev/null
+"$kiosk" --data-dir "$demo/lobby" sync >/dev/null
+"$ctl" ticket issue --visitor "Visitor Three" --company "Example KK" --host "山田 花子" \
+  --qr "$demo/tickets/visitor-three.png" >"$demo/tickets/visitor-three.out"
+
+echo
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "== Opening the lobby kiosk on your desktop (staff menu: bottom right, PIN in $demo/admin-pin) =="
+  "$kiosk" --data-dir "$demo/lobby" --language en || true
+else
+  echo "== No desktop: running the lobby kiosk under Xvfb and photographing a visit =="
+  "$root/packaging/demo-screens.sh" "$kiosk" "$demo" || echo "demo: the screenshot tour did not finish (see $demo/kiosk-app.log)" >&2
+fi
+
 echo
 cat <<EOF
 Genkan is running on your machine:
@@ -78,8 +102,9 @@ Genkan is running on your machine:
   device port https://127.0.0.1:$device_port  (mutual TLS)
   owner password: $demo/owner-password ; genkanctl is signed in:
     XDG_CONFIG_HOME=$demo/config $ctl host list
-  kiosk data:  $demo/kiosk   (try: $kiosk --data-dir $demo/kiosk --headless, then paste
+  gate reader: $demo/kiosk   (try: $kiosk --data-dir $demo/kiosk --headless, then paste
                the text of $demo/tickets/visitor-two.txt)
+  lobby kiosk: $kiosk --data-dir $demo/lobby   (admin PIN in $demo/admin-pin)
 Press Ctrl-C to stop the server.
 EOF
 wait "$server_pid"

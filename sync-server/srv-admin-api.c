@@ -7,10 +7,13 @@
 #include "gk-enroll-code.h"
 #include "gk-log.h"
 #include "gk-password.h"
+#include "gk-visit.h"
 #include "srv-api.h"
 #include "srv-app-private.h"
 #include "srv-app.h"
 #include "srv-device-settings.h"
+#include "srv-notify-api.h"
+#include "srv-visit.h"
 
 #define SESSION_TOKEN_BYTES 32
 
@@ -25,6 +28,9 @@ typedef enum {
   RIGHT_DEVICES_MANAGE,
   RIGHT_CHECKINS_READ,
   RIGHT_ALERTS_READ,
+  RIGHT_VISITS_READ,    /* visitors' names and companies: personal data */
+  RIGHT_NOTIFY_READ,    /* notification settings and the outbox (no secrets) */
+  RIGHT_NOTIFY_MANAGE,  /* change where notifications go; retry failed ones */
 } Right;
 
 /* Deny by default: a role has exactly the rights listed here. */
@@ -35,10 +41,11 @@ static const struct {
 #define R(x) (1u << (x))
   { "owner", ~0u },
   { "admin", ~0u },
-  { "receptionist", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_TICKETS_ISSUE) | R(RIGHT_CHECKINS_READ) },
+  { "receptionist", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_TICKETS_ISSUE) | R(RIGHT_CHECKINS_READ) |
+                        R(RIGHT_VISITS_READ) },
   { "security", R(RIGHT_ANY) | R(RIGHT_DEVICES_READ) | R(RIGHT_CHECKINS_READ) | R(RIGHT_ALERTS_READ) },
   { "auditor", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_DEVICES_READ) | R(RIGHT_CHECKINS_READ) |
-                   R(RIGHT_ALERTS_READ) },
+                   R(RIGHT_ALERTS_READ) | R(RIGHT_VISITS_READ) | R(RIGHT_NOTIFY_READ) },
 #undef R
 };
 
@@ -322,6 +329,33 @@ handle_host_add(SrvApp *app, const SrvRequest *request, SrvResponse *response)
 
 /* ---- tickets ----------------------------------------------------------------------- */
 
+#define SRV_TICKET_LABELS_MAX 16
+#define SRV_TICKET_LABEL_MAX 64
+
+/* Labels classify invitations (and the visits they open) for filters and
+ * exports: each one visible text without commas, since they are stored joined
+ * by commas. */
+static gboolean
+ticket_labels(JsonArray *list, char **out, GError **error)
+{
+  g_autoptr(GPtrArray) parts = g_ptr_array_new();
+  for (guint i = 0; i < json_array_get_length(list); i++) {
+    JsonNode *n = json_array_get_element(list, i);
+    const char *label = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+                          ? json_node_get_string(n) : NULL;
+    const char *why = "is not a string";
+    if (label == NULL || !gk_visit_text_ok(label, SRV_TICKET_LABEL_MAX, &why) || strchr(label, ',') != NULL) {
+      g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "body.labels[%u] %s", i,
+                  label != NULL && strchr(label, ',') != NULL ? "must not contain a comma" : why);
+      return FALSE;
+    }
+    g_ptr_array_add(parts, (gpointer) label);
+  }
+  g_ptr_array_add(parts, NULL);
+  *out = parts->len > 1 ? g_strjoinv(",", (char **) parts->pdata) : NULL;
+  return TRUE;
+}
+
 static void
 handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *response)
 {
@@ -332,6 +366,9 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
     { "valid_from", GK_JSON_INT, FALSE, 0, G_MAXUINT32 },
     { "valid_until", GK_JSON_INT, FALSE, 0, G_MAXUINT32 },
     { "multi", GK_JSON_BOOL, FALSE, 0, 0 },
+    { "purpose", GK_JSON_STRING, FALSE, 0, GK_VISIT_PURPOSE_MAX },
+    { "labels", GK_JSON_ARRAY, FALSE, 0, SRV_TICKET_LABELS_MAX },
+    { "reception_code", GK_JSON_BOOL, FALSE, 0, 0 },
   };
   g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
   if (body == NULL)
@@ -339,6 +376,18 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   JsonObject *o = json_node_get_object(body);
   gint64 now = srv_api_now();
   g_autoptr(GError) error = NULL;
+  g_autofree char *labels = NULL;
+  const char *purpose = gk_json_get_string(o, "purpose", NULL);
+  const char *why = NULL;
+  if (purpose != NULL && purpose[0] != '\0' && !gk_visit_text_ok(purpose, GK_VISIT_PURPOSE_MAX, &why)) {
+    g_autofree char *message = g_strdup_printf("body.purpose %s", why);
+    srv_response_set_error(response, 400, "bad-request", message);
+    return;
+  }
+  if (json_object_has_member(o, "labels") && !ticket_labels(json_object_get_array_member(o, "labels"), &labels, &error)) {
+    srv_response_set_error(response, 400, "bad-request", error->message);
+    return;
+  }
 
   SrvHost host = { 0 };
   if (!srv_store_host_find(app->store, app->site_id, gk_json_get_string(o, "host", ""), &host, &error)) {
@@ -377,12 +426,29 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
     .key_id = gk_signing_key_id(app->signing_key),
     .text = text,
     .created_at = now,
+    .purpose = purpose != NULL && purpose[0] != '\0' ? (char *) purpose : NULL,
+    .labels = labels,
   };
   memcpy(row.id, ticket.id, 16);
   srv_host_clear(&host);
-  if (!srv_store_ticket_add(app->store, &row, &error)) {
-    srv_api_reply_error(response, error);
-    return;
+  /* The code is shown once, here; the store keeps only its hash. A code that a
+   * live ticket of the site holds is drawn again (rare: 10^8 codes). */
+  g_autofree char *code = NULL;
+  gboolean want_code = gk_json_get_bool(o, "reception_code", TRUE);
+  for (guint attempt = 0;; attempt++) {
+    if (want_code) {
+      g_free(code);
+      code = gk_reception_code_new();
+      row.has_code = TRUE;
+      gk_reception_code_hash(app->site_id, code, row.code_hash);
+    }
+    g_clear_error(&error);
+    if (srv_store_ticket_add(app->store, &row, &error))
+      break;
+    if (!want_code || attempt >= 7 || !g_error_matches(error, SRV_STORE_ERROR, SRV_STORE_ERROR_EXISTS)) {
+      srv_api_reply_error(response, error);
+      return;
+    }
   }
   g_autofree char *hex = gk_ticket_id_to_hex(ticket.id);
   g_autoptr(JsonBuilder) b = json_builder_new();
@@ -391,9 +457,14 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   add_str(b, "text", text);
   add_int(b, "valid_from", ticket.valid_from);
   add_int(b, "valid_until", ticket.valid_until);
+  if (code != NULL)
+    add_str(b, "reception_code", code);
   json_builder_end_object(b);
   srv_api_reply(response, 201, b);
-  GK_LOG_INFO("ticket.issued", GK_STR("ticket", hex), GK_BOOL("multi", ticket.flags & GK_TICKET_FLAG_MULTI_ENTRY));
+  if (code != NULL)
+    sodium_memzero(code, strlen(code));
+  GK_LOG_INFO("ticket.issued", GK_STR("ticket", hex), GK_BOOL("multi", ticket.flags & GK_TICKET_FLAG_MULTI_ENTRY),
+              GK_BOOL("reception_code", code != NULL));
 }
 
 /* ---- enrollment ---------------------------------------------------------------------- */
@@ -749,6 +820,9 @@ static const struct {
   { SRV_HTTP_METHOD_GET, "v1/devices", RIGHT_DEVICES_READ, handle_device_list },
   { SRV_HTTP_METHOD_GET, "v1/checkins", RIGHT_CHECKINS_READ, handle_checkin_list },
   { SRV_HTTP_METHOD_GET, "v1/alerts", RIGHT_ALERTS_READ, handle_alert_list },
+  { SRV_HTTP_METHOD_GET, "v1/visits", RIGHT_VISITS_READ, srv_visit_handle_list },
+  { SRV_HTTP_METHOD_GET, "v1/notify", RIGHT_NOTIFY_READ, srv_notify_api_settings_list },
+  { SRV_HTTP_METHOD_GET, "v1/notifications", RIGHT_NOTIFY_READ, srv_notify_api_list },
 };
 
 static void
@@ -791,6 +865,16 @@ dispatch_signed_in(SrvApp *app, char **seg, const SrvRequest *request, SrvRespon
       handle_device_revoke(app, wild, &account, response);
     goto out;
   }
+  if ((srv_api_path_match(seg, "v1/notify/*", &wild) || srv_api_path_match(seg, "v1/notifications/*/retry", &wild)) &&
+      method == SRV_HTTP_METHOD_POST) {
+    if (!role_has(account.role, RIGHT_NOTIFY_MANAGE))
+      srv_response_set_error(response, 403, "forbidden", "this account may not manage notifications");
+    else if (srv_api_path_match(seg, "v1/notify/*", NULL))
+      srv_notify_api_settings_set(app, wild, request, account.username, response);
+    else
+      srv_notify_api_retry(app, wild, account.username, response);
+    goto out;
+  }
   gboolean path_known = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS(routes); i++) {
     if (!srv_api_path_match(seg, routes[i].pattern, NULL))
@@ -807,7 +891,8 @@ dispatch_signed_in(SrvApp *app, char **seg, const SrvRequest *request, SrvRespon
     goto out;
   }
   if (path_known || srv_api_path_match(seg, "v1/logout", NULL) || srv_api_path_match(seg, "v1/devices/*/revoke", NULL) ||
-      srv_api_path_match(seg, "v1/devices/*/config", NULL))
+      srv_api_path_match(seg, "v1/devices/*/config", NULL) || srv_api_path_match(seg, "v1/notify/*", NULL) ||
+      srv_api_path_match(seg, "v1/notifications/*/retry", NULL))
     srv_response_set_error(response, 405, "method-not-allowed", NULL);
   else
     srv_response_set_error(response, 404, "not-found", NULL);

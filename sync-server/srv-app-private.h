@@ -30,6 +30,7 @@ typedef struct {
   guint16 device_port;
   GMutex revoked_lock;
   GHashTable *revoked;         /* GBytes serial -> itself */
+  struct SrvNotifySender *notify;  /* outbox sender threads; woken after a check-in */
 } SrvApp;
 
 /* Route entry points, one per listener (srv-admin-api.c, srv-device-api.c). */

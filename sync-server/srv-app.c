@@ -15,11 +15,13 @@
 #include "gk-password.h"
 #include "gk-secure-file.h"
 #include "srv-app-private.h"
+#include "srv-notify-sender.h"
 #include "srv-tls.h"
 
 #define SIGNING_KEY_ID 1
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
+static const char *const smtp_securities[] = { "starttls", "tls", "none", NULL };
 
 /* Every setting of genkan-server.conf. */
 static const GkConfigOption server_options[] = {
@@ -39,6 +41,30 @@ static const GkConfigOption server_options[] = {
   { "sessions", "idle-minutes", GK_CONFIG_INT, 1, 1440, "30", NULL, "admin session idle timeout" },
   { "sessions", "max-hours", GK_CONFIG_INT, 1, 168, "12", NULL, "admin session absolute lifetime" },
   { "enrollment", "code-ttl-hours", GK_CONFIG_INT, 1, 168, "24", NULL, "lifetime of an enrollment code" },
+  { "notify", "senders", GK_CONFIG_INT, 1, 16, "2", NULL, "threads that deliver notifications" },
+  { "notify", "connect-timeout-ms", GK_CONFIG_INT, 100, 60000, "5000", NULL,
+    "time to connect to a webhook or the SMTP relay" },
+  { "notify", "timeout-ms", GK_CONFIG_INT, 1000, 300000, "15000", NULL, "time for one delivery attempt in all" },
+  { "notify", "retry-base-s", GK_CONFIG_INT, 1, 3600, "10", NULL,
+    "delay after the first failed attempt (doubles each time, with jitter)" },
+  { "notify", "retry-max-s", GK_CONFIG_INT, 1, 86400, "1800", NULL, "longest delay between attempts" },
+  { "notify", "give-up-hours", GK_CONFIG_INT, 1, 168, "24", NULL,
+    "after this long a notification is marked failed (genkanctl notifications list --failed)" },
+  { "notify", "offline-check-s", GK_CONFIG_INT, 1, 3600, "60", NULL,
+    "how often devices are checked for the admins channel's offline alerts" },
+  { "notify", "retention-days", GK_CONFIG_INT, 1, 3650, "30", NULL,
+    "delivered and failed notifications (they hold visitors' names) are deleted after this" },
+  { "notify", "timezone", GK_CONFIG_STRING, 0, 64, "", NULL,
+    "time zone of times in messages, e.g. Asia/Tokyo (empty: the server's)" },
+  { "notify", "ca-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "extra CA certificates (PEM) trusted for webhooks and the SMTP relay (empty: the system's)" },
+  { "smtp", "host", GK_CONFIG_STRING, 0, 253, "", NULL, "SMTP relay for e-mail notifications (empty: no e-mail)" },
+  { "smtp", "port", GK_CONFIG_INT, 1, 65535, "587", NULL, "SMTP relay port" },
+  { "smtp", "security", GK_CONFIG_ENUM, 0, 0, "starttls", smtp_securities,
+    "starttls (required, not optional), tls (implicit, port 465) or none (only to a relay on this machine)" },
+  { "smtp", "from", GK_CONFIG_STRING, 0, 254, "", NULL, "sender address of notification e-mails" },
+  { "smtp", "credentials-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "file (mode 0600) with the relay's user name and password on two lines (empty: no login)" },
 };
 
 static SrvLoop *volatile running_loop;
@@ -355,6 +381,10 @@ srv_app_run(const SrvRunOptions *options, GError **error)
     goto out;
   app->device_port = bound_device;
   app->admin_port = bound_admin;
+  /* Notifications queued before a stop or a crash go out as soon as we run. */
+  app->notify = srv_notify_sender_start(app->store, app->config, error);
+  if (app->notify == NULL)
+    goto out;
 
   running_loop = loop;
   GThread *signals = g_thread_new("signals", signal_thread, &set);
@@ -367,6 +397,8 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   running_loop = NULL;
   ok = TRUE;
 out:
+  srv_notify_sender_stop(app->notify);
+  app->notify = NULL;
   app->loop = NULL;
   srv_loop_free(loop);
   srv_tls_context_free(tls_admin);

@@ -7,6 +7,7 @@
 #include "gk-json.h"
 #include "gk-qr.h"
 #include "gk-secure-file.h"
+#include "gk-visit.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -902,6 +903,7 @@ static int cmd_device_config_set(Ctl *ctl, int argc, char **argv);
 static int cmd_device_config_show(Ctl *ctl, int argc, char **argv);
 static int cmd_checkins_list(Ctl *ctl, int argc, char **argv);
 static int cmd_alerts_list(Ctl *ctl, int argc, char **argv);
+static int cmd_visit_list(Ctl *ctl, int argc, char **argv);
 
 static const Command commands[] = {
   { NULL, "login", NULL, "Log in and save the session",
@@ -917,7 +919,11 @@ static const Command commands[] = {
   { "ticket", "issue", NULL, "Issue a visitor ticket",
     "Times T: 2026-11-22T09:00:00Z, 2026-11-22T09:00+09:00, \"2026-11-22 09:00\" (local\n"
     "time) or Unix seconds. The window defaults to now ... now + 24 h.\n"
-    "Prints a summary, then the ticket's QR text as the last line.", FALSE, cmd_ticket_issue },
+    "Prints a summary with the 8-digit reception code (shown only this once; the\n"
+    "visitor types it at the reception kiosk instead of showing the QR), then the\n"
+    "ticket's QR text as the last line. --no-code issues a QR-only ticket.", FALSE, cmd_ticket_issue },
+  { "visit", "list", NULL, "List visits (walk-ins and invited visitors' check-ins and check-outs)", NULL, TRUE,
+    cmd_visit_list },
   { "device", "enroll-code", NULL, "Make a one-time enrollment code for a new device",
     "Prints the code as the last line (on a terminal, its QR code above it).", FALSE,
     cmd_device_enroll_code },
@@ -1357,8 +1363,9 @@ static int
 cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
 {
   g_autofree char *visitor = NULL, *host = NULL, *company = NULL, *from = NULL, *until = NULL;
-  g_autofree char *qr = NULL;
-  gboolean multi = FALSE;
+  g_autofree char *qr = NULL, *purpose = NULL;
+  g_auto(GStrv) labels = NULL;
+  gboolean multi = FALSE, no_code = FALSE;
   GOptionEntry entries[] = {
     { "visitor", 0, 0, G_OPTION_ARG_FILENAME, &visitor, "Visitor's name (required)", "NAME" },
     { "host", 0, 0, G_OPTION_ARG_FILENAME, &host, "Host id or exact host name (required)", "HOST" },
@@ -1366,6 +1373,9 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
     { "valid-from", 0, 0, G_OPTION_ARG_FILENAME, &from, "Start of the validity window", "T" },
     { "valid-until", 0, 0, G_OPTION_ARG_FILENAME, &until, "End of the validity window", "T" },
     { "multi", 0, 0, G_OPTION_ARG_NONE, &multi, "Allow several entries (default: one)", NULL },
+    { "purpose", 0, 0, G_OPTION_ARG_FILENAME, &purpose, "Purpose of the visit", "TEXT" },
+    { "label", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &labels, "A label for filters and exports (repeatable)", "LABEL" },
+    { "no-code", 0, 0, G_OPTION_ARG_NONE, &no_code, "Issue no reception code (QR only)", NULL },
     { "qr", 0, 0, G_OPTION_ARG_FILENAME, &qr, "Also write the QR code as a PNG image", "FILE.png" },
     G_OPTION_ENTRY_NULL,
   };
@@ -1409,6 +1419,21 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
     json_builder_set_member_name(b, "multi");
     json_builder_add_boolean_value(b, TRUE);
   }
+  if (purpose != NULL) {
+    json_builder_set_member_name(b, "purpose");
+    json_builder_add_string_value(b, purpose);
+  }
+  if (labels != NULL) {
+    json_builder_set_member_name(b, "labels");
+    json_builder_begin_array(b);
+    for (guint i = 0; labels[i] != NULL; i++)
+      json_builder_add_string_value(b, labels[i]);
+    json_builder_end_array(b);
+  }
+  if (no_code) {
+    json_builder_set_member_name(b, "reception_code");
+    json_builder_add_boolean_value(b, FALSE);
+  }
   json_builder_end_object(b);
   g_autofree char *body = gk_json_builder_to_string(b);
 
@@ -1420,6 +1445,7 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
     { "text", GK_JSON_STRING, TRUE, 1, 4096 },
     { "valid_from", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
     { "valid_until", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+    { "reception_code", GK_JSON_STRING, FALSE, 1, 16 },
   };
   JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
   if (o == NULL)
@@ -1427,6 +1453,11 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
   const char *text = gk_json_get_string(o, "text", NULL);
   if (!single_line_ascii(text)) {
     err_msg("error: the server's answer is not valid: the ticket text is not printable ASCII");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  const char *code = gk_json_get_string(o, "reception_code", NULL);
+  if (code != NULL && !gk_reception_code_ok(code)) {
+    err_msg("error: the server's answer is not valid: the reception code is not %d digits", GK_RECEPTION_CODE_DIGITS);
     return SRV_CTL_EXIT_FAILURE;
   }
   if (qr != NULL && (rc = write_qr(text, qr)) != SRV_CTL_EXIT_OK)
@@ -1447,8 +1478,16 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
   printf("valid from   %s\n", vf);
   printf("valid until  %s\n", vu);
   printf("entry        %s\n", multi ? "multiple" : "one-time");
+  if (purpose != NULL) {
+    g_autofree char *shown = display_text(purpose);
+    printf("purpose      %s\n", shown);
+  }
   if (qr != NULL)
     printf("qr image     %s\n", qr);
+  /* Shown this once: the server keeps only its hash. Split in two for reading
+   * aloud; the kiosk keypad takes the 8 digits. */
+  if (code != NULL)
+    printf("reception code  %.4s %.4s   (shown only now; give it to the visitor)\n", code, code + 4);
   printf("%s\n", text);
   return SRV_CTL_EXIT_OK;
 }
@@ -1755,6 +1794,43 @@ cmd_alerts_list(Ctl *ctl, int argc, char **argv)
   if (rc >= 0)
     return rc;
   return list_command(ctl, "/v1/alerts", "alerts", cols, G_N_ELEMENTS(cols));
+}
+
+/* ---- visits ---------------------------------------------------------------------------- */
+
+static int
+cmd_visit_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "IN", "checked_in_at", COL_TIME },
+    { "OUT", "checked_out_at", COL_TIME },
+    { "KIND", "kind", COL_TEXT },
+    { "VISITOR", "visitor", COL_TEXT },
+    { "COMPANY", "company", COL_TEXT },
+    { "HOST", "host", COL_TEXT },
+    { "PURPOSE", "purpose", COL_TEXT },
+    { "TERMS", "terms_accepted", COL_BOOL },
+    { "DEVICE", "device_id", COL_TEXT },
+    { "VISIT", "id", COL_TEXT },
+  };
+  int limit = 0;
+  gboolean present = FALSE;
+  GOptionEntry entries[] = {
+    { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "At most N visits, newest first (server default if not given)", "N" },
+    { "present", 0, 0, G_OPTION_ARG_NONE, &present, "Only visitors not checked out", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (limit < 0 || limit > 10000)
+    return usage_error(ctl->cmd, "--limit must be 1 to 10000");
+  g_autoptr(GString) path = g_string_new("/v1/visits");
+  if (limit > 0)
+    g_string_append_printf(path, "?limit=%d", limit);
+  if (present)
+    g_string_append(path, limit > 0 ? "&present=1" : "?present=1");
+  return list_command(ctl, path->str, "visits", cols, G_N_ELEMENTS(cols));
 }
 
 /* ======================================================================== *

@@ -5,23 +5,12 @@
 #include "gk-log.h"
 #include "srv-api.h"
 #include "srv-app-private.h"
+#include "srv-notify-sender.h"
+#include "srv-visit.h"
 
 #define MAX_EVENTS_PER_PUSH 500
 #define MAX_PULL_LIMIT 1000
 #define DEFAULT_PULL_LIMIT 500
-
-/* Event ids are made on devices; a narrow alphabet keeps them safe anywhere. */
-static gboolean
-event_id_ok(const char *id)
-{
-  gsize len = strlen(id);
-  if (len < 8 || len > 64)
-    return FALSE;
-  for (const char *p = id; *p; p++)
-    if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
-      return FALSE;
-  return TRUE;
-}
 
 static void
 reply_rejected(SrvResponse *response, const char *reason, const GkTicket *ticket)
@@ -57,7 +46,7 @@ handle_redeem(SrvApp *app, const SrvDevice *device, const SrvRequest *request, S
   JsonObject *o = json_node_get_object(body);
   const char *text = gk_json_get_string(o, "ticket", "");
   const char *event_id = gk_json_get_string(o, "event_id", "");
-  if (!event_id_ok(event_id)) {
+  if (!srv_event_id_ok(event_id)) {
     srv_response_set_error(response, 400, "bad-request", "body.event_id must be 8-64 letters, digits, '-' or '_'");
     return;
   }
@@ -107,81 +96,24 @@ handle_redeem(SrvApp *app, const SrvDevice *device, const SrvRequest *request, S
       json_builder_set_member_name(b, "used_by_name");
       json_builder_add_string_value(b, outcome.used_by_name ? outcome.used_by_name : "");
     }
+    if (accepted) {
+      /* The kiosk says "your host has been notified" only on this: the
+       * notification is in the outbox, committed with the check-in. */
+      json_builder_set_member_name(b, "host_notified");
+      json_builder_add_boolean_value(b, outcome.host_notified);
+    }
     json_builder_set_member_name(b, "server_time");
     json_builder_add_int_value(b, now);
     json_builder_end_object(b);
     srv_api_reply(response, 200, b);
+    if (outcome.host_notified)
+      srv_notify_sender_wake(app->notify);
     GK_LOG_INFO("ticket.redeem", GK_STR("device", device->id), GK_STR("ticket", hex),
-                GK_STR("result", accepted ? "accepted" : "already-used"));
+                GK_STR("result", accepted ? "accepted" : "already-used"), GK_BOOL("host_notified", outcome.host_notified));
     break;
   }
   }
   srv_redeem_outcome_clear(&outcome);
-}
-
-static gboolean
-parse_event(JsonNode *node, guint index, SrvEvent *out, GError **error)
-{
-  static const GkJsonField fields[] = {
-    { "id", GK_JSON_STRING, TRUE, 8, 64 },
-    { "kind", GK_JSON_STRING, TRUE, 1, 20 },
-    { "ticket_id", GK_JSON_STRING, FALSE, 32, 32 },
-    { "at", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
-    { "offline", GK_JSON_BOOL, FALSE, 0, 0 },
-    { "reason", GK_JSON_STRING, FALSE, 0, 200 },
-  };
-  static const struct {
-    const char *name;
-    SrvEventKind kind;
-  } kinds[] = {
-    { "checkin", SRV_EVENT_CHECKIN },
-    { "checkout", SRV_EVENT_CHECKOUT },
-    { "scan-rejected", SRV_EVENT_SCAN_REJECTED },
-    { "audit", SRV_EVENT_AUDIT },
-  };
-  g_autofree char *where = g_strdup_printf("events[%u]", index);
-  if (!JSON_NODE_HOLDS_OBJECT(node)) {
-    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_TYPE, "%s must be an object", where);
-    return FALSE;
-  }
-  JsonObject *o = json_node_get_object(node);
-  if (!gk_json_check(o, fields, G_N_ELEMENTS(fields), FALSE, where, error))
-    return FALSE;
-  const char *id = gk_json_get_string(o, "id", "");
-  if (!event_id_ok(id)) {
-    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "%s.id must be 8-64 letters, digits, '-' or '_'", where);
-    return FALSE;
-  }
-  const char *kind = gk_json_get_string(o, "kind", "");
-  gboolean known = FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS(kinds); i++) {
-    if (strcmp(kind, kinds[i].name) == 0) {
-      out->kind = kinds[i].kind;
-      known = TRUE;
-    }
-  }
-  if (!known) {
-    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE,
-                "%s.kind must be checkin, checkout, scan-rejected or audit", where);
-    return FALSE;
-  }
-  const char *ticket_id = gk_json_get_string(o, "ticket_id", NULL);
-  if (ticket_id != NULL) {
-    if (!gk_hex_decode_16(ticket_id, out->ticket_id)) {
-      g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "%s.ticket_id must be 32 hex digits", where);
-      return FALSE;
-    }
-    out->has_ticket = TRUE;
-  } else if (out->kind == SRV_EVENT_CHECKIN || out->kind == SRV_EVENT_CHECKOUT) {
-    g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_MISSING, "%s.ticket_id is required for %s", where, kind);
-    return FALSE;
-  }
-  out->id = g_strdup(id);
-  out->device_time = gk_json_get_int(o, "at", 0);
-  out->offline = gk_json_get_bool(o, "offline", FALSE);
-  const char *reason = gk_json_get_string(o, "reason", NULL);
-  out->reason = reason ? g_strdup(reason) : NULL;
-  return TRUE;
 }
 
 static void
@@ -208,7 +140,7 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   for (guint i = 0; i < n; i++) {
     SrvEvent ev = { 0 };
     g_autoptr(GError) error = NULL;
-    if (!parse_event(json_array_get_element(list, i), i, &ev, &error)) {
+    if (!srv_visit_parse_event(json_array_get_element(list, i), i, &ev, &error)) {
       srv_event_clear(&ev);
       srv_response_set_error(response, 400, error->code == GK_JSON_ERROR_UNKNOWN ? "unknown-field" : "bad-request",
                              error->message);
@@ -224,9 +156,10 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   }
 
   g_autofree SrvEventStatus *statuses = g_new0(SrvEventStatus, MAX(n, 1));
+  g_autofree gboolean *notified = g_new0(gboolean, MAX(n, 1));
   g_autoptr(GError) error = NULL;
-  if (n > 0 && !srv_store_events_apply(app->store, device->id, device->site_id, (SrvEvent *) events->data, n, now,
-                                       statuses, &error)) {
+  if (n > 0 && !srv_store_events_apply_full(app->store, device->id, device->site_id, (SrvEvent *) events->data, n,
+                                            now, statuses, notified, &error)) {
     srv_api_reply_error(response, error);
     return;
   }
@@ -239,7 +172,7 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   if (running >= 0 && !srv_store_device_config_running(app->store, device->id, running, &error))
     GK_LOG_WARN("device.config_report_failed", GK_STR("device", device->id), GK_STR("error", error->message));
 
-  guint conflicts = 0;
+  guint conflicts = 0, queued = 0;
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "results");
@@ -251,15 +184,25 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
     json_builder_add_string_value(b, g_array_index(events, SrvEvent, i).id);
     json_builder_set_member_name(b, "status");
     json_builder_add_string_value(b, names[statuses[i] <= SRV_EVENT_CONFLICT ? statuses[i] : 0]);
+    SrvEventKind kind = g_array_index(events, SrvEvent, i).kind;
+    if (kind == SRV_EVENT_CHECKIN || kind == SRV_EVENT_WALKIN) {
+      json_builder_set_member_name(b, "host_notified");
+      json_builder_add_boolean_value(b, notified[i]);
+    }
     json_builder_end_object(b);
     conflicts += statuses[i] == SRV_EVENT_CONFLICT;
+    queued += notified[i] ? 1 : 0;
   }
   json_builder_end_array(b);
   json_builder_set_member_name(b, "server_time");
   json_builder_add_int_value(b, now);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
-  GK_LOG_INFO("sync.push", GK_STR("device", device->id), GK_UINT("events", n), GK_UINT("conflicts", conflicts));
+  /* Conflicts may have queued security alerts. */
+  if (queued > 0 || conflicts > 0)
+    srv_notify_sender_wake(app->notify);
+  GK_LOG_INFO("sync.push", GK_STR("device", device->id), GK_UINT("events", n), GK_UINT("conflicts", conflicts),
+              GK_UINT("notified", queued));
 }
 
 static void
@@ -403,8 +346,11 @@ srv_device_api_handle(const SrvRequest *request, SrvResponse *response, gpointer
     handle_pull(app, &device, request, response);
   else if (srv_api_path_match(seg, "v1/device/renew", NULL) && m == SRV_HTTP_METHOD_POST)
     handle_renew(app, &device, request, response);
+  else if (srv_api_path_match(seg, "v1/redeem-code", NULL) && m == SRV_HTTP_METHOD_POST)
+    srv_visit_handle_redeem_code(app, &device, request, response);
   else if (srv_api_path_match(seg, "v1/redeem", NULL) || srv_api_path_match(seg, "v1/sync/push", NULL) ||
-           srv_api_path_match(seg, "v1/sync/pull", NULL) || srv_api_path_match(seg, "v1/device/renew", NULL))
+           srv_api_path_match(seg, "v1/sync/pull", NULL) || srv_api_path_match(seg, "v1/device/renew", NULL) ||
+           srv_api_path_match(seg, "v1/redeem-code", NULL))
     srv_response_set_error(response, 405, "method-not-allowed", NULL);
   else
     srv_response_set_error(response, 404, "not-found", NULL);

@@ -38,6 +38,7 @@ static const Setting table[] = {
   { "terms-text", KIND_TEXT, 1, 20000, NULL, TRUE },
   { "walkin-required", KIND_LIST, 0, 0, walkin_fields, FALSE },
   { "photo", KIND_CHOICE, 0, 0, booleans, FALSE },
+  { "host-browse", KIND_CHOICE, 0, 0, booleans, FALSE },
   { "idle-timeout-s", KIND_INT, 10, 600, NULL, FALSE },
   { "retention-hours", KIND_INT, 1, 8760, NULL, FALSE },
   { "admin-pin", KIND_PIN, 4, 12, NULL, FALSE },

@@ -71,12 +71,19 @@ typedef struct SrvStoreBackend {
                      const char *event_id, gint64 device_time, gint64 now, SrvRedeemOutcome *out,
                      GError **error);
   gboolean (*events_apply)(gpointer backend, const char *device_id, gint64 site_id, const SrvEvent *events,
-                           guint n, gint64 now, SrvEventStatus *statuses, GError **error);
+                           guint n, gint64 now, SrvEventStatus *statuses, gboolean *notified, GError **error);
   GArray *(*checkin_list)(gpointer backend, gint64 site_id, guint limit, GError **error);
   GArray *(*alert_list)(gpointer backend, gint64 site_id, GError **error);
+  gboolean (*redeem_code)(gpointer backend, const char *device_id, gint64 site_id, const guint8 code_hash[32],
+                          const char *event_id, gint64 device_time, gint64 now, guint max_wrong, gint64 window_s,
+                          SrvCodeOutcome *out, GError **error);
+  GArray *(*visit_list)(gpointer backend, gint64 site_id, gboolean present_only, guint limit, GError **error);
 
   GArray *(*changes_since)(gpointer backend, gint64 site_id, gint64 cursor, guint limit, gboolean *out_more,
                            GError **error);
+
+  /* The notification outbox and its settings (srv-outbox-private.h). */
+  const struct SrvOutboxBackend *outbox;
 } SrvStoreBackend;
 
 struct SrvStore {

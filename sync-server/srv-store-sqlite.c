@@ -8,6 +8,8 @@
 
 #include "gk-store.h"
 #include "gk-ticket.h"
+#include "srv-outbox-private.h"
+#include "gk-visit.h"
 
 /* ---- schema ------------------------------------------------------------------
  *
@@ -178,6 +180,82 @@ static const GkMigration migrations[] = {
     "  PRIMARY KEY (device_id, key));"
     "ALTER TABLE devices ADD COLUMN config_version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE devices ADD COLUMN running_config_version INTEGER NOT NULL DEFAULT 0;" },
+  /* 3: reception visits. Invitations are tickets with a purpose, labels and the
+   * SHA-256 of a reception code (gk_reception_code_hash; never the code). A
+   * visit is opened by every check-in of a ticket (its id derived from the
+   * event id, so device and server agree) and by every walk-in; a check-out
+   * closes it. Walk-ins are stored as check-in events without a ticket (the
+   * kind check of events cannot change in place) plus their visit row.
+   * Personal data: visits.visitor_name, .company, .purpose; tickets.purpose. */
+  { 3,
+    "ALTER TABLE tickets ADD COLUMN purpose TEXT;"
+    "ALTER TABLE tickets ADD COLUMN labels TEXT;"
+    "ALTER TABLE tickets ADD COLUMN code_hash BLOB CHECK (code_hash IS NULL OR length(code_hash) = 32);"
+    "CREATE INDEX tickets_code ON tickets (site_id, code_hash) WHERE code_hash IS NOT NULL;"
+    "ALTER TABLE events ADD COLUMN visit_id TEXT;"
+    /* What the wrong-code limit counts: online code attempts that matched nothing. */
+    "CREATE INDEX events_bad_code ON events (device_id, server_time) WHERE reason = 'bad-code';"
+    "CREATE TABLE visits ("
+    "  id TEXT PRIMARY KEY CHECK (length(id) = 36 AND substr(id, 1, 4) = 'vis-'),"
+    "  site_id INTEGER NOT NULL REFERENCES sites (id),"
+    "  device_id TEXT NOT NULL REFERENCES devices (id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('walkin', 'ticket')),"
+    "  ticket_id BLOB CHECK (ticket_id IS NULL OR length(ticket_id) = 16),"
+    "  visitor_name TEXT NOT NULL CHECK (length(visitor_name) > 0),"
+    "  company TEXT,"
+    "  purpose TEXT,"
+    "  host_id INTEGER,"
+    "  terms_accepted INTEGER NOT NULL DEFAULT 0 CHECK (terms_accepted IN (0, 1)),"
+    "  checkin_event_id TEXT NOT NULL UNIQUE REFERENCES events (id) DEFERRABLE INITIALLY DEFERRED,"
+    "  checked_in_at INTEGER NOT NULL,"
+    "  checked_out_at INTEGER,"
+    "  checkout_event_id TEXT REFERENCES events (id) DEFERRABLE INITIALLY DEFERRED,"
+    "  created_at INTEGER NOT NULL,"
+    "  FOREIGN KEY (host_id, site_id) REFERENCES hosts (id, site_id)) WITHOUT ROWID;"
+    "CREATE INDEX visits_site_time ON visits (site_id, checked_in_at);"
+    "CREATE INDEX visits_open_ticket ON visits (ticket_id, checked_in_at) WHERE checked_out_at IS NULL;" },
+  /* 4: staff notifications (srv-outbox-sqlite.c has their SQL). notify_settings:
+   * per host, the site default, and the site's security and admins channels;
+   * the webhook secret is stored here (the whole store is encrypted) and never
+   * shown again. notifications: the durable outbox; each row is written in the
+   * transaction of what raised it and carries what it needs to be sent (a
+   * snapshot of channel, target and secret, and the facts of the message).
+   * UNIQUE (kind, source, recipient) makes a replayed event queue nothing.
+   * Personal data: notifications.facts, .target; notify_settings.target. */
+  { 4,
+    "CREATE TABLE notify_settings ("
+    "  site_id INTEGER NOT NULL REFERENCES sites (id),"
+    "  scope TEXT NOT NULL CHECK (scope IN ('host', 'default', 'security', 'admins')),"
+    "  host_id INTEGER NOT NULL DEFAULT 0,"
+    "  channel TEXT NOT NULL CHECK (channel IN ('email', 'slack', 'teams', 'webhook', 'none')),"
+    "  target TEXT CHECK (target IS NULL OR length(target) BETWEEN 1 AND 2048),"
+    "  language TEXT NOT NULL CHECK (language IN ('ja', 'en')),"
+    "  secret TEXT,"
+    "  offline_after_s INTEGER NOT NULL DEFAULT 0 CHECK (offline_after_s >= 0),"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (site_id, scope, host_id),"
+    "  CHECK ((scope = 'host') = (host_id <> 0)));"
+    "CREATE TABLE notifications ("
+    "  id TEXT PRIMARY KEY CHECK (length(id) = 36 AND substr(id, 1, 4) = 'ntf-'),"
+    "  site_id INTEGER NOT NULL REFERENCES sites (id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('checkin', 'walkin', 'double-entry', 'device-offline')),"
+    "  source TEXT NOT NULL,"
+    "  recipient TEXT NOT NULL,"
+    "  channel TEXT NOT NULL CHECK (channel IN ('email', 'slack', 'teams', 'webhook')),"
+    "  target TEXT NOT NULL,"
+    "  language TEXT NOT NULL CHECK (language IN ('ja', 'en')),"
+    "  secret TEXT,"
+    "  facts TEXT NOT NULL CHECK (json_valid(facts)),"
+    "  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  last_error TEXT,"
+    "  UNIQUE (kind, source, recipient));"
+    "CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status = 'pending';"
+    "CREATE INDEX notifications_site ON notifications (site_id, created_at);" },
 };
 
 const GkMigration *
@@ -240,6 +318,16 @@ typedef enum {
   Q_CHECKIN_LIST,
   Q_ALERT_LIST,
   Q_CHANGES,
+  Q_CODE_IN_USE,
+  Q_CODE_FIND,
+  Q_CODE_WRONG_COUNT,
+  Q_VISIT_FROM_TICKET,
+  Q_VISIT_ADD,
+  Q_VISIT_CLOSE,
+  Q_VISIT_CLOSE_TICKET,
+  Q_VISIT_BY_EVENT,
+  Q_VISIT_LIST,
+  Q_VISIT_LIST_PRESENT,
   N_QUERIES
 } QueryId;
 
@@ -247,10 +335,17 @@ typedef enum {
 #define HOST_COLS    "id, site_id, name, reading, email, department"
 #define TICKET_COLS                                                                       \
   "id, site_id, host_id, visitor_name, company, valid_from, valid_until, flags, key_id, " \
-  "text, revoked, created_at"
+  "text, revoked, created_at, purpose, labels, code_hash"
 #define DEVICE_COLS                                                                    \
   "id, site_id, name, mode, serial, cert_expires_at, enrolled_at, revoked_at, "        \
   "last_seen_at, clock_offset_ms, queue_length, config_version, running_config_version"
+
+#define VISIT_LIST_SQL(condition)                                                                     \
+  "SELECT v.id, v.kind, v.device_id, v.ticket_id, v.visitor_name, v.company, v.purpose, v.host_id, h.name," \
+  " t.labels, v.terms_accepted, v.checked_in_at, v.checked_out_at, v.created_at"                           \
+  " FROM visits v LEFT JOIN hosts h ON h.id = v.host_id AND h.site_id = v.site_id"                         \
+  " LEFT JOIN tickets t ON t.id = v.ticket_id"                                                             \
+  " WHERE v.site_id = ?1" condition " ORDER BY v.checked_in_at DESC, v.id DESC LIMIT ?2"
 
 /* Every value is a bound parameter; nothing here is ever formatted with data. */
 static const char *const query_sql[N_QUERIES] = {
@@ -274,7 +369,7 @@ static const char *const query_sql[N_QUERIES] = {
   [Q_HOST_BY_ID] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND id = ?2",
   [Q_HOST_BY_NAME] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND name = ?2 ORDER BY id LIMIT 2",
   [Q_TICKET_ADD] = "INSERT INTO tickets (" TICKET_COLS ", seq)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
   [Q_TICKET_GET] = "SELECT " TICKET_COLS " FROM tickets WHERE id = ?1",
   [Q_TICKET_EXISTS] = "SELECT 1 FROM tickets WHERE id = ?1",
   [Q_TICKET_REVOKE] = "UPDATE tickets SET revoked = 1, seq = ?2 WHERE id = ?1 AND revoked = 0",
@@ -304,10 +399,10 @@ static const char *const query_sql[N_QUERIES] = {
                            " RETURNING config_version",
   [Q_DEVICE_SET_MODE] = "UPDATE devices SET mode = ?2 WHERE id = ?1",
   [Q_DEVICE_CONFIG_RUNNING] = "UPDATE devices SET running_config_version = ?2 WHERE id = ?1",
-  [Q_EVENT_GET] = "SELECT ticket_id, kind, conflict, outcome, device_id FROM events WHERE id = ?1",
+  [Q_EVENT_GET] = "SELECT ticket_id, kind, conflict, outcome, device_id, reason FROM events WHERE id = ?1",
   [Q_EVENT_ADD] = "INSERT INTO events (id, device_id, site_id, kind, ticket_id, device_time, server_time,"
-                  " offline, reason, conflict, outcome)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  " offline, reason, conflict, outcome, visit_id)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
   [Q_EVENT_SET_CONFLICT] = "UPDATE events SET conflict = 1 WHERE id = ?1",
   [Q_REDEMPTION_CLAIM] = "INSERT INTO redemptions (ticket_id, site_id, device_id, event_id, redeemed_at, seq)"
                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (ticket_id) DO NOTHING",
@@ -321,28 +416,57 @@ static const char *const query_sql[N_QUERIES] = {
   [Q_ALERT_ADD] = "INSERT INTO alerts (site_id, kind, ticket_id, event_id, first_event_id, device_id,"
                   " first_device_id, created_at)"
                   " VALUES (?1, 'double-entry', ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
-  [Q_CHECKIN_LIST] = "SELECT e.id, e.kind, e.device_id, e.ticket_id, t.visitor_name, e.device_time,"
-                     " e.server_time, e.offline, e.conflict"
+  [Q_CHECKIN_LIST] = "SELECT e.id, e.kind, e.device_id, e.ticket_id, coalesce(t.visitor_name, v.visitor_name),"
+                     " e.device_time, e.server_time, e.offline, e.conflict"
                      " FROM events e LEFT JOIN tickets t ON t.id = e.ticket_id AND t.site_id = e.site_id"
+                     " LEFT JOIN visits v ON v.checkin_event_id = e.id"
                      " WHERE e.site_id = ?1 AND e.kind IN ('checkin', 'checkout')"
                      " ORDER BY e.device_time DESC, e.server_time DESC, e.id DESC LIMIT ?2",
   [Q_ALERT_LIST] = "SELECT id, kind, ticket_id, event_id, first_event_id, device_id, first_device_id,"
                    " created_at FROM alerts WHERE site_id = ?1 ORDER BY created_at DESC, id DESC",
   /* One row shape for four tables: seq, type (SrvChangeType), then c2..c9 as
    * change_json() reads them per type. */
-  [Q_CHANGES] = "SELECT seq, 0, id, valid_from, valid_until, flags, key_id, revoked, visitor_name, host_id"
+  [Q_CHANGES] = "SELECT seq, 0, id, valid_from, valid_until, flags, key_id, revoked, visitor_name, host_id,"
+                "  code_hash"
                 "  FROM tickets WHERE site_id = ?1 AND seq > ?2"
                 " UNION ALL"
-                " SELECT seq, 1, id, name, reading, department, NULL, NULL, NULL, NULL"
+                " SELECT seq, 1, id, name, reading, department, NULL, NULL, NULL, NULL, NULL"
                 "  FROM hosts WHERE site_id = ?1 AND seq > ?2"
                 " UNION ALL"
-                " SELECT r.seq, 2, r.ticket_id, r.redeemed_at, r.device_id, d.name, NULL, NULL, NULL, NULL"
+                " SELECT r.seq, 2, r.ticket_id, r.redeemed_at, r.device_id, d.name, NULL, NULL, NULL, NULL, NULL"
                 "  FROM redemptions r LEFT JOIN devices d ON d.id = r.device_id"
                 "  WHERE r.site_id = ?1 AND r.seq > ?2"
                 " UNION ALL"
-                " SELECT seq, 3, key_id, public_key, retired_at, NULL, NULL, NULL, NULL, NULL"
+                " SELECT seq, 3, key_id, public_key, retired_at, NULL, NULL, NULL, NULL, NULL, NULL"
                 "  FROM signing_keys WHERE seq > ?2"
                 " ORDER BY 1 LIMIT ?3",
+  /* Reception codes are unique among a site's live tickets (revoked or expired
+   * ones may share a code with a new one: they no longer check anyone in). */
+  [Q_CODE_IN_USE] = "SELECT 1 FROM tickets"
+                    " WHERE site_id = ?1 AND code_hash = ?2 AND revoked = 0 AND valid_until >= ?3 LIMIT 1",
+  [Q_CODE_FIND] = "SELECT id, flags, valid_from FROM tickets"
+                  " WHERE site_id = ?1 AND code_hash = ?2 AND revoked = 0 AND valid_until >= ?3 LIMIT 1",
+  [Q_CODE_WRONG_COUNT] = "SELECT count(*), min(server_time) FROM events"
+                         " WHERE device_id = ?1 AND reason = 'bad-code' AND outcome = 'unknown'"
+                         " AND server_time > ?2",
+  [Q_VISIT_FROM_TICKET] = "INSERT INTO visits (id, site_id, device_id, kind, ticket_id, visitor_name, company,"
+                          " purpose, host_id, checkin_event_id, checked_in_at, created_at)"
+                          " SELECT ?1, site_id, ?2, 'ticket', id, visitor_name, company, purpose, host_id, ?3, ?4,"
+                          " ?5 FROM tickets WHERE id = ?6 AND site_id = ?7"
+                          " ON CONFLICT (id) DO NOTHING",
+  [Q_VISIT_ADD] = "INSERT INTO visits (id, site_id, device_id, kind, visitor_name, company, purpose, host_id,"
+                  " terms_accepted, checkin_event_id, checked_in_at, created_at)"
+                  " VALUES (?1, ?2, ?3, 'walkin', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+  [Q_VISIT_CLOSE] = "UPDATE visits SET checked_out_at = ?3, checkout_event_id = ?4"
+                    " WHERE id = ?1 AND site_id = ?2 AND checked_out_at IS NULL",
+  [Q_VISIT_CLOSE_TICKET] = "UPDATE visits SET checked_out_at = ?3, checkout_event_id = ?4"
+                           " WHERE id = (SELECT id FROM visits WHERE ticket_id = ?1 AND site_id = ?2"
+                           "  AND checked_out_at IS NULL ORDER BY checked_in_at DESC, id DESC LIMIT 1)",
+  [Q_VISIT_BY_EVENT] = "SELECT v.id, v.visitor_name, v.company, v.host_id, h.name"
+                       " FROM visits v LEFT JOIN hosts h ON h.id = v.host_id AND h.site_id = v.site_id"
+                       " WHERE v.checkin_event_id = ?1",
+  [Q_VISIT_LIST] = VISIT_LIST_SQL(""),
+  [Q_VISIT_LIST_PRESENT] = VISIT_LIST_SQL(" AND v.checked_out_at IS NULL"),
 };
 
 /* ---- connections and the pool ---------------------------------------------------- */
@@ -399,6 +523,20 @@ conn_put(gpointer backend, Conn *c)
     gk_store_rollback(c->gk);
   }
   g_async_queue_push(b->pool, c);
+}
+
+GkStore *
+srv_store_sqlite_borrow(gpointer backend, gpointer *out_conn)
+{
+  Conn *c = conn_get(backend);
+  *out_conn = c;
+  return c->gk;
+}
+
+void
+srv_store_sqlite_give_back(gpointer backend, gpointer conn)
+{
+  conn_put(backend, conn);
 }
 
 /* ---- errors ------------------------------------------------------------------------ */
@@ -679,6 +817,8 @@ static const char *const event_kinds[] = {
   [SRV_EVENT_CHECKOUT] = "checkout",
   [SRV_EVENT_SCAN_REJECTED] = "scan-rejected",
   [SRV_EVENT_AUDIT] = "audit",
+  /* The events table knows no walk-in kind: a check-in without a ticket, with a visit. */
+  [SRV_EVENT_WALKIN] = "checkin",
 };
 static const char *const outcomes[] = {
   [SRV_REDEEM_ACCEPTED] = "accepted",
@@ -1157,6 +1297,8 @@ sq_ticket_add(gpointer backend, const SrvTicket *t, GError **error)
   const char *what = "cannot add the ticket";
   if (!check_text(t->visitor_name, "the visitor's name", error) ||
       !check_optional_text(t->company, "the visitor's company", error) ||
+      !check_optional_text(t->purpose, "the visit's purpose", error) ||
+      !check_optional_text(t->labels, "the labels", error) ||
       !check_text(t->text, "the ticket text", error))
     return FALSE;
   if (t->valid_until < t->valid_from)
@@ -1167,6 +1309,22 @@ sq_ticket_add(gpointer backend, const SrvTicket *t, GError **error)
   sqlite3_stmt *s;
   if (!tx_begin(c, error) || !next_seq(c, &seq, error))
     goto out;
+  if (t->has_code) {
+    /* Checked under the write lock: no other issue can take the code meanwhile. */
+    s = stmt(c, Q_CODE_IN_USE, error);
+    if (s == NULL)
+      goto out;
+    bind_int(c, s, 1, t->site_id);
+    bind_blob(c, s, 2, t->code_hash, 32);
+    bind_int(c, s, 3, t->created_at);
+    int r = step(c, s, what, error);
+    if (r < 0)
+      goto out;
+    if (r == 1) {
+      fail(error, SRV_STORE_ERROR_EXISTS, "%s: the reception code is in use", what);
+      goto out;
+    }
+  }
   s = stmt(c, Q_TICKET_ADD, error);
   if (s == NULL)
     goto out;
@@ -1183,7 +1341,10 @@ sq_ticket_add(gpointer backend, const SrvTicket *t, GError **error)
   bind_text(c, s, 10, t->text);
   bind_int(c, s, 11, t->revoked ? 1 : 0);
   bind_int(c, s, 12, t->created_at);
-  bind_int(c, s, 13, seq);
+  bind_text(c, s, 13, t->purpose);
+  bind_text(c, s, 14, t->labels);
+  bind_blob(c, s, 15, t->has_code ? t->code_hash : NULL, 32);
+  bind_int(c, s, 16, seq);
   if (!step_done(c, s, what, error) || !tx_commit(c, what, error))
     goto out;
   ok = TRUE;
@@ -1223,6 +1384,12 @@ sq_ticket_get(gpointer backend, const guint8 id[16], SrvTicket *out, GError **er
   t.text = col_text(s, 9);
   t.revoked = sqlite3_column_int(s, 10) != 0;
   t.created_at = sqlite3_column_int64(s, 11);
+  t.purpose = col_text(s, 12);
+  t.labels = col_text(s, 13);
+  if (sqlite3_column_bytes(s, 14) == 32) {
+    t.has_code = TRUE;
+    memcpy(t.code_hash, sqlite3_column_blob(s, 14), 32);
+  }
   *out = t;
   ok = TRUE;
 out:
@@ -1734,7 +1901,7 @@ fill_already_used(Conn *c, const guint8 ticket_id[16], SrvRedeemOutcome *out, GE
 static gboolean
 insert_event(Conn *c, const char *id, const char *device_id, gint64 site_id, const char *kind,
              const guint8 *ticket_id, gint64 device_time, gint64 now, gboolean offline, const char *reason,
-             gboolean conflict, const char *outcome, GError **error)
+             gboolean conflict, const char *outcome, const char *visit_id, GError **error)
 {
   sqlite3_stmt *s = stmt(c, Q_EVENT_ADD, error);
   if (s == NULL)
@@ -1750,6 +1917,7 @@ insert_event(Conn *c, const char *id, const char *device_id, gint64 site_id, con
   bind_text(c, s, 9, reason);
   bind_int(c, s, 10, conflict ? 1 : 0);
   bind_text(c, s, 11, outcome);
+  bind_text(c, s, 12, visit_id);
   return step_done(c, s, "cannot record the event", error);
 }
 
@@ -1794,6 +1962,100 @@ ticket_of_site(Conn *c, const guint8 ticket_id[16], gint64 site_id, guint *flags
     sqlite3_reset(s);
   }
   return r;
+}
+
+/* ---- visits (inside the event transactions) ---- */
+
+/* Opens the visit of the check-in @event_id of a ticket of @site_id, with the
+ * ticket's visitor data; nothing for a ticket of no such site. Every ticket
+ * check-in (online, code, pushed) passes here: the place to hook a host
+ * notification for invited visitors. */
+static gboolean
+open_ticket_visit(Conn *c, gint64 site_id, const char *device_id, const char *event_id, const guint8 ticket_id[16],
+                  gint64 device_time, gint64 now, gboolean *out_notified, GError **error)
+{
+  g_autofree char *visit_id = gk_visit_id_for_event(event_id);
+  sqlite3_stmt *s = stmt(c, Q_VISIT_FROM_TICKET, error);
+  if (s == NULL)
+    return FALSE;
+  bind_text(c, s, 1, visit_id);
+  bind_text(c, s, 2, device_id);
+  bind_text(c, s, 3, event_id);
+  bind_int(c, s, 4, device_time);
+  bind_int(c, s, 5, now);
+  bind_blob(c, s, 6, ticket_id, 16);
+  bind_int(c, s, 7, site_id);
+  gboolean ok = step_done(c, s, "cannot open the visit", error);
+  sqlite3_clear_bindings(s); /* visit_id is about to be freed */
+  /* The host hears of it in this same transaction (srv-outbox-sqlite.c). */
+  return ok && srv_outbox_sqlite_queue_checkin(c->gk, site_id, ticket_id, device_id, event_id, device_time, now,
+                                               out_notified, error);
+}
+
+/* A walk-in: its host must be one of the site's (checked first, so the answer
+ * says what is wrong and the batch stores nothing), then its check-in event and
+ * its visit. The place to hook a host notification for walk-ins. */
+static gboolean
+apply_walkin(Conn *c, const char *device_id, gint64 site_id, const SrvEvent *ev, gint64 now, gboolean *out_notified,
+             GError **error)
+{
+  const char *what = "cannot store the walk-in";
+  sqlite3_stmt *s;
+  if (ev->host_id != 0) {
+    s = stmt(c, Q_HOST_BY_ID, error);
+    if (s == NULL)
+      return FALSE;
+    bind_int(c, s, 1, site_id);
+    bind_int(c, s, 2, ev->host_id);
+    int r = step(c, s, what, error);
+    if (r < 0)
+      return FALSE;
+    sqlite3_reset(s);
+    if (r == 0)
+      return fail(error, SRV_STORE_ERROR_INVALID, "%s: event %s names host %" G_GINT64_FORMAT
+                  ", which is not a host of this site", what, ev->id, ev->host_id);
+  }
+  if (!insert_event(c, ev->id, device_id, site_id, event_kinds[SRV_EVENT_WALKIN], NULL, ev->device_time, now,
+                    ev->offline, ev->reason, FALSE, NULL, ev->visit_id, error))
+    return FALSE;
+  s = stmt(c, Q_VISIT_ADD, error);
+  if (s == NULL)
+    return FALSE;
+  bind_text(c, s, 1, ev->visit_id);
+  bind_int(c, s, 2, site_id);
+  bind_text(c, s, 3, device_id);
+  bind_text(c, s, 4, ev->visitor_name);
+  bind_text(c, s, 5, ev->company);
+  bind_text(c, s, 6, ev->purpose);
+  if (ev->host_id != 0)
+    bind_int(c, s, 7, ev->host_id);
+  bind_int(c, s, 8, ev->terms_accepted ? 1 : 0);
+  bind_text(c, s, 9, ev->id);
+  bind_int(c, s, 10, ev->device_time);
+  bind_int(c, s, 11, now);
+  return step_done(c, s, what, error) &&
+         srv_outbox_sqlite_queue_walkin(c->gk, site_id, ev->visit_id, device_id, ev->id, ev->device_time, now,
+                                        out_notified, error);
+}
+
+/* A checkout ends the visit it names, or the latest open visit of its ticket;
+ * one that matches no open visit (unknown, or already ended) is only recorded. */
+static gboolean
+close_visit(Conn *c, gint64 site_id, const SrvEvent *ev, GError **error)
+{
+  if (ev->visit_id == NULL && !ev->has_ticket)
+    return TRUE;
+  sqlite3_stmt *s = stmt(c, ev->visit_id != NULL ? Q_VISIT_CLOSE : Q_VISIT_CLOSE_TICKET, error);
+  if (s == NULL)
+    return FALSE;
+  if (ev->visit_id != NULL)
+    bind_text(c, s, 1, ev->visit_id);
+  else
+    bind_blob(c, s, 1, ev->ticket_id, 16);
+  bind_int(c, s, 2, site_id);
+  bind_int(c, s, 3, ev->device_time);
+  bind_text(c, s, 4, ev->id);
+  return step_done(c, s, "cannot close the visit", error);
 }
 
 /* The outcome a repeated online redemption with an already stored event id gets:
@@ -1859,6 +2121,10 @@ sq_redeem(gpointer backend, const char *device_id, gint64 site_id, const guint8 
   if (r == 1) {
     if (!event_owned_by(s, device_id, what, error) || !replay_outcome(c, s, ticket_id, &res, error))
       goto out;
+    /* The answer to a repeat says what the first one said about the host. */
+    if (res.result == SRV_REDEEM_ACCEPTED &&
+        !srv_outbox_sqlite_checkin_queued(c->gk, event_id, ticket_id, &res.host_notified, error))
+      goto out;
     gk_store_rollback(c->gk);  /* nothing written */
     ok = TRUE;
     goto out;
@@ -1887,7 +2153,9 @@ sq_redeem(gpointer backend, const char *device_id, gint64 site_id, const guint8 
   gboolean accepted = res.result == SRV_REDEEM_ACCEPTED;
   if (!insert_event(c, event_id, device_id, site_id, accepted ? "checkin" : "scan-rejected", ticket_id,
                     device_time, now, FALSE, accepted ? NULL : outcomes[res.result], FALSE,
-                    outcomes[res.result], error) ||
+                    outcomes[res.result], NULL, error) ||
+      (accepted && !open_ticket_visit(c, site_id, device_id, event_id, ticket_id, device_time, now,
+                                      &res.host_notified, error)) ||
       !tx_commit(c, what, error))
     goto out;
   ok = TRUE;
@@ -1916,7 +2184,11 @@ add_alert(Conn *c, gint64 site_id, const guint8 ticket_id[16], const char *event
   bind_text(c, s, 5, device_id);
   bind_text(c, s, 6, first_device_id);
   bind_int(c, s, 7, now);
-  return step_done(c, s, "cannot raise the alert", error);
+  /* A replayed conflict adds no alert row, and so queues nothing either. */
+  return step_done(c, s, "cannot raise the alert", error) &&
+         (sqlite3_changes(c->db) == 0 ||
+          srv_outbox_sqlite_queue_double_entry(c->gk, site_id, ticket_id, event_id, device_id, first_device_id, now,
+                                               error));
 }
 
 /* An offline check-in of a one-time ticket of this site: the earliest admission
@@ -1975,7 +2247,7 @@ out:
 
 static gboolean
 sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const SrvEvent *events, guint n,
-                gint64 now, SrvEventStatus *statuses, GError **error)
+                gint64 now, SrvEventStatus *statuses, gboolean *notified, GError **error)
 {
   const char *what = "cannot store the events";
   for (guint i = 0; i < n; i++) {
@@ -1985,6 +2257,16 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
       return fail(error, SRV_STORE_ERROR_INVALID, "%s: event %u has an unknown kind", what, i);
     if (!check_optional_text(events[i].reason, "an event's reason", error))
       return FALSE;
+    if (events[i].visit_id != NULL && !gk_visit_id_ok(events[i].visit_id))
+      return fail(error, SRV_STORE_ERROR_INVALID, "%s: event %u has a malformed visit id", what, i);
+    if (events[i].kind == SRV_EVENT_WALKIN) {
+      if (events[i].visit_id == NULL)
+        return fail(error, SRV_STORE_ERROR_INVALID, "%s: walk-in %u has no visit id", what, i);
+      if (!check_text(events[i].visitor_name, "a walk-in's name", error) ||
+          !check_optional_text(events[i].company, "a walk-in's company", error) ||
+          !check_optional_text(events[i].purpose, "a walk-in's purpose", error))
+        return FALSE;
+    }
   }
   Conn *c = conn_get(backend);
   gboolean ok = FALSE;
@@ -1993,6 +2275,9 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
     goto out;
   for (guint i = 0; i < n; i++) {
     const SrvEvent *ev = &events[i];
+    gboolean notified_here = FALSE;
+    if (notified != NULL)
+      notified[i] = FALSE;
     s = stmt(c, Q_EVENT_GET, error);
     if (s == NULL)
       goto out;
@@ -2006,13 +2291,23 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
       statuses[i] = SRV_EVENT_DUPLICATE;
       continue;
     }
+    if (ev->kind == SRV_EVENT_WALKIN) {
+      if (!apply_walkin(c, device_id, site_id, ev, now, &notified_here, error))
+        goto out;
+      statuses[i] = SRV_EVENT_STORED;
+      if (notified != NULL)
+        notified[i] = notified_here;
+      continue;
+    }
     gboolean conflict = FALSE;
+    gboolean ticket_of_here = FALSE;
     if (ev->kind == SRV_EVENT_CHECKIN && ev->has_ticket) {
       guint flags = 0;
       gboolean revoked = FALSE;
       r = ticket_of_site(c, ev->ticket_id, site_id, &flags, &revoked, error);
       if (r < 0)
         goto out;
+      ticket_of_here = r == 1;
       /* A ticket this site does not know, or a multi-entry one, is just recorded. */
       g_autofree char *displaced = NULL;
       if (r == 1 && !(flags & GK_TICKET_FLAG_MULTI_ENTRY) &&
@@ -2025,9 +2320,18 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
           statuses[j] = SRV_EVENT_CONFLICT;
     }
     if (!insert_event(c, ev->id, device_id, site_id, event_kinds[ev->kind], ev->has_ticket ? ev->ticket_id : NULL,
-                      ev->device_time, now, ev->offline, ev->reason, conflict, NULL, error))
+                      ev->device_time, now, ev->offline, ev->reason, conflict, NULL, ev->visit_id, error))
+      goto out;
+    /* An admission, even a conflicting one, put someone in the building. */
+    if (ticket_of_here &&
+        !open_ticket_visit(c, site_id, device_id, ev->id, ev->ticket_id, ev->device_time, now, &notified_here,
+                           error))
+      goto out;
+    if (ev->kind == SRV_EVENT_CHECKOUT && !close_visit(c, site_id, ev, error))
       goto out;
     statuses[i] = conflict ? SRV_EVENT_CONFLICT : SRV_EVENT_STORED;
+    if (notified != NULL)
+      notified[i] = notified_here;
   }
   if (!tx_commit(c, what, error))
     goto out;
@@ -2081,6 +2385,194 @@ sq_alert_list(gpointer backend, gint64 site_id, GError **error)
 {
   return list_rows(backend, Q_ALERT_LIST, site_id, -1, sizeof(SrvAlert), (GDestroyNotify) srv_alert_clear,
                    read_alert_row, "cannot list the alerts", error);
+}
+
+/* ---- reception codes and visits ------------------------------------------------------------- */
+
+/* The visit an accepted code check-in opened, for the badge. */
+static gboolean
+code_details(Conn *c, const char *event_id, SrvCodeOutcome *out, GError **error)
+{
+  if (out->redeem.result != SRV_REDEEM_ACCEPTED)
+    return TRUE;
+  sqlite3_stmt *s = stmt(c, Q_VISIT_BY_EVENT, error);
+  if (s == NULL)
+    return FALSE;
+  bind_text(c, s, 1, event_id);
+  int r = step(c, s, "cannot read the visit", error);
+  if (r < 0)
+    return FALSE;
+  if (r == 1) {
+    out->visit_id = col_text(s, 0);
+    out->visitor_name = col_text(s, 1);
+    out->company = col_text(s, 2);
+    out->host_id = sqlite3_column_int64(s, 3);
+    out->host_name = col_text(s, 4);
+  }
+  sqlite3_reset(s);
+  return TRUE;
+}
+
+/* A repeated code request (@s: its stored event row): the first answer. */
+static gboolean
+replay_code(Conn *c, sqlite3_stmt *s, const char *event_id, gint64 site_id, SrvCodeOutcome *out, GError **error)
+{
+  guint8 stored[16];
+  if (!col_id16(s, 0, stored)) {
+    gboolean bad_code = g_strcmp0((const char *) sqlite3_column_text(s, 5), "bad-code") == 0;
+    sqlite3_reset(s);
+    if (!bad_code)
+      return fail(error, SRV_STORE_ERROR_EXISTS, "cannot check the reception code: the event id was used for "
+                  "another kind of event");
+    out->result = SRV_CODE_BAD;
+    return TRUE;
+  }
+  out->result = SRV_CODE_REDEEMED;
+  memcpy(out->ticket_id, stored, 16);
+  if (!replay_outcome(c, s, stored, &out->redeem, error))
+    return FALSE;
+  guint flags = 0;
+  gboolean revoked = FALSE;
+  if (ticket_of_site(c, stored, site_id, &flags, &revoked, error) < 0)
+    return FALSE;
+  out->multi = (flags & GK_TICKET_FLAG_MULTI_ENTRY) != 0;
+  return code_details(c, event_id, out, error);
+}
+
+static gboolean
+sq_redeem_code(gpointer backend, const char *device_id, gint64 site_id, const guint8 code_hash[32],
+               const char *event_id, gint64 device_time, gint64 now, guint max_wrong, gint64 window_s,
+               SrvCodeOutcome *out, GError **error)
+{
+  const char *what = "cannot check the reception code";
+  if (!check_text(event_id, "the event id", error))
+    return FALSE;
+  Conn *c = conn_get(backend);
+  gboolean ok = FALSE;
+  gboolean write = FALSE;
+  SrvCodeOutcome res = { 0 };
+  sqlite3_stmt *s;
+  int r;
+  if (!tx_begin(c, error))
+    goto out;
+  s = stmt(c, Q_EVENT_GET, error);
+  if (s == NULL)
+    goto out;
+  bind_text(c, s, 1, event_id);
+  r = step(c, s, what, error);
+  if (r < 0)
+    goto out;
+  if (r == 1) {
+    ok = event_owned_by(s, device_id, what, error) && replay_code(c, s, event_id, site_id, &res, error);
+    goto out;
+  }
+
+  /* The limit before the code: a locked device learns nothing about it. */
+  s = stmt(c, Q_CODE_WRONG_COUNT, error);
+  if (s == NULL)
+    goto out;
+  bind_text(c, s, 1, device_id);
+  bind_int(c, s, 2, now - window_s);
+  if (step(c, s, what, error) != 1)
+    goto out;
+  gint64 wrong = sqlite3_column_int64(s, 0);
+  gint64 oldest = sqlite3_column_int64(s, 1);
+  sqlite3_reset(s);
+  if (wrong >= (gint64) max_wrong) {
+    res.result = SRV_CODE_RATE_LIMITED;
+    res.retry_after = MAX(1, oldest + window_s - now);
+    ok = TRUE;
+    goto out;
+  }
+
+  s = stmt(c, Q_CODE_FIND, error);
+  if (s == NULL)
+    goto out;
+  bind_int(c, s, 1, site_id);
+  bind_blob(c, s, 2, code_hash, 32);
+  bind_int(c, s, 3, now);
+  r = step(c, s, what, error);
+  if (r < 0)
+    goto out;
+  if (r == 0) {
+    /* Recorded as a refused scan: the limit counts these, and a repeated
+     * request finds the event and answers the same without counting twice. */
+    res.result = SRV_CODE_BAD;
+    write = TRUE;
+    ok = insert_event(c, event_id, device_id, site_id, "scan-rejected", NULL, device_time, now, FALSE, "bad-code",
+                      FALSE, outcomes[SRV_REDEEM_UNKNOWN], NULL, error);
+    goto out;
+  }
+  col_id16(s, 0, res.ticket_id);
+  guint flags = (guint) sqlite3_column_int64(s, 1);
+  gint64 valid_from = sqlite3_column_int64(s, 2);
+  sqlite3_reset(s);
+  res.multi = (flags & GK_TICKET_FLAG_MULTI_ENTRY) != 0;
+  if (valid_from > now) {
+    res.result = SRV_CODE_NOT_YET_VALID;
+    ok = TRUE;
+    goto out;
+  }
+
+  /* From here exactly as srv_store_redeem(). */
+  res.result = SRV_CODE_REDEEMED;
+  if (res.multi) {
+    res.redeem.result = SRV_REDEEM_ACCEPTED;
+  } else {
+    gboolean claimed = FALSE;
+    if (!claim_ticket(c, res.ticket_id, site_id, device_id, event_id, now, &claimed, error))
+      goto out;
+    if (claimed)
+      res.redeem.result = SRV_REDEEM_ACCEPTED;
+    else if (!fill_already_used(c, res.ticket_id, &res.redeem, error))
+      goto out;
+  }
+  gboolean accepted = res.redeem.result == SRV_REDEEM_ACCEPTED;
+  write = TRUE;
+  ok = insert_event(c, event_id, device_id, site_id, accepted ? "checkin" : "scan-rejected", res.ticket_id,
+                    device_time, now, FALSE, accepted ? NULL : outcomes[res.redeem.result], FALSE,
+                    outcomes[res.redeem.result], NULL, error) &&
+       (!accepted || open_ticket_visit(c, site_id, device_id, event_id, res.ticket_id, device_time, now,
+                                       &res.redeem.host_notified, error)) &&
+       code_details(c, event_id, &res, error);
+out:
+  if (ok && write)
+    ok = tx_commit(c, what, error);
+  else
+    gk_store_rollback(c->gk);  /* a failure, or nothing to write */
+  if (ok)
+    *out = res;
+  else
+    srv_code_outcome_clear(&res);
+  conn_put(backend, c);
+  return ok;
+}
+
+static void
+read_visit_row(sqlite3_stmt *s, gpointer element)
+{
+  SrvVisit *v = element;
+  v->id = col_text(s, 0);
+  v->kind = col_text(s, 1);
+  v->device_id = col_text(s, 2);
+  v->has_ticket = col_id16(s, 3, v->ticket_id);
+  v->visitor_name = col_text(s, 4);
+  v->company = col_text(s, 5);
+  v->purpose = col_text(s, 6);
+  v->host_id = sqlite3_column_int64(s, 7);
+  v->host_name = col_text(s, 8);
+  v->labels = col_text(s, 9);
+  v->terms_accepted = sqlite3_column_int(s, 10) != 0;
+  v->checked_in_at = sqlite3_column_int64(s, 11);
+  v->checked_out_at = sqlite3_column_int64(s, 12);
+  v->created_at = sqlite3_column_int64(s, 13);
+}
+
+static GArray *
+sq_visit_list(gpointer backend, gint64 site_id, gboolean present_only, guint limit, GError **error)
+{
+  return list_rows(backend, present_only ? Q_VISIT_LIST_PRESENT : Q_VISIT_LIST, site_id, limit, sizeof(SrvVisit),
+                   (GDestroyNotify) srv_visit_clear, read_visit_row, "cannot list the visits", error);
 }
 
 /* ---- the change feed ------------------------------------------------------------------------ */
@@ -2151,6 +2643,8 @@ change_json(sqlite3_stmt *s, SrvChangeType type)
     add_bool(b, "revoked", sqlite3_column_int(s, 7) != 0);
     add_string(b, "visitor", s, 8);
     add_int(b, "host_id", s, 9);
+    /* The reception code's hash (never the code): devices check typed codes offline. */
+    add_hex(b, "code_hash", s, 10);
     break;
   case SRV_CHANGE_HOST:
     /* Not the e-mail: devices only show hosts; the server notifies them. */
@@ -2252,5 +2746,8 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .events_apply = sq_events_apply,
   .checkin_list = sq_checkin_list,
   .alert_list = sq_alert_list,
+  .redeem_code = sq_redeem_code,
+  .visit_list = sq_visit_list,
   .changes_since = sq_changes_since,
+  .outbox = &srv_outbox_sqlite_backend,
 };

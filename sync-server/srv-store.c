@@ -312,7 +312,17 @@ srv_store_events_apply(SrvStore *store, const char *device_id, gint64 site_id, c
   CHECK_STORE(FALSE);
   g_return_val_if_fail(device_id != NULL, FALSE);
   g_return_val_if_fail(n == 0 || (events != NULL && statuses != NULL), FALSE);
-  return store->ops->events_apply(store->backend, device_id, site_id, events, n, now, statuses, error);
+  return store->ops->events_apply(store->backend, device_id, site_id, events, n, now, statuses, NULL, error);
+}
+
+gboolean
+srv_store_events_apply_full(SrvStore *store, const char *device_id, gint64 site_id, const SrvEvent *events,
+                            guint n, gint64 now, SrvEventStatus *statuses, gboolean *notified, GError **error)
+{
+  CHECK_STORE(FALSE);
+  g_return_val_if_fail(device_id != NULL, FALSE);
+  g_return_val_if_fail(n == 0 || (events != NULL && statuses != NULL && notified != NULL), FALSE);
+  return store->ops->events_apply(store->backend, device_id, site_id, events, n, now, statuses, notified, error);
 }
 
 GArray *
@@ -327,6 +337,25 @@ srv_store_alert_list(SrvStore *store, gint64 site_id, GError **error)
 {
   CHECK_STORE(NULL);
   return store->ops->alert_list(store->backend, site_id, error);
+}
+
+gboolean
+srv_store_redeem_code(SrvStore *store, const char *device_id, gint64 site_id, const guint8 code_hash[32],
+                      const char *event_id, gint64 device_time, gint64 now, guint max_wrong, gint64 window_s,
+                      SrvCodeOutcome *out, GError **error)
+{
+  CHECK_STORE(FALSE);
+  g_return_val_if_fail(device_id != NULL && code_hash != NULL && event_id != NULL && out != NULL, FALSE);
+  g_return_val_if_fail(max_wrong > 0 && window_s > 0, FALSE);
+  return store->ops->redeem_code(store->backend, device_id, site_id, code_hash, event_id, device_time, now,
+                                 max_wrong, window_s, out, error);
+}
+
+GArray *
+srv_store_visit_list(SrvStore *store, gint64 site_id, gboolean present_only, guint limit, GError **error)
+{
+  CHECK_STORE(NULL);
+  return store->ops->visit_list(store->backend, site_id, present_only, limit, error);
 }
 
 GArray *
@@ -373,6 +402,8 @@ srv_ticket_clear(SrvTicket *ticket)
   g_free(ticket->visitor_name);
   g_free(ticket->company);
   g_free(ticket->text);
+  g_free(ticket->purpose);
+  g_free(ticket->labels);
   memset(ticket, 0, sizeof *ticket);
 }
 
@@ -405,6 +436,10 @@ srv_event_clear(SrvEvent *event)
     return;
   g_free(event->id);
   g_free(event->reason);
+  g_free(event->visit_id);
+  g_free(event->visitor_name);
+  g_free(event->company);
+  g_free(event->purpose);
   memset(event, 0, sizeof *event);
 }
 
@@ -430,6 +465,35 @@ srv_alert_clear(SrvAlert *alert)
   g_free(alert->device_id);
   g_free(alert->first_device_id);
   memset(alert, 0, sizeof *alert);
+}
+
+void
+srv_code_outcome_clear(SrvCodeOutcome *outcome)
+{
+  if (outcome == NULL)
+    return;
+  srv_redeem_outcome_clear(&outcome->redeem);
+  g_free(outcome->visit_id);
+  g_free(outcome->visitor_name);
+  g_free(outcome->company);
+  g_free(outcome->host_name);
+  memset(outcome, 0, sizeof *outcome);
+}
+
+void
+srv_visit_clear(SrvVisit *visit)
+{
+  if (visit == NULL)
+    return;
+  g_free(visit->id);
+  g_free(visit->kind);
+  g_free(visit->device_id);
+  g_free(visit->visitor_name);
+  g_free(visit->company);
+  g_free(visit->purpose);
+  g_free(visit->host_name);
+  g_free(visit->labels);
+  memset(visit, 0, sizeof *visit);
 }
 
 void

@@ -97,9 +97,16 @@ typedef struct {
   char *text;            /* the signed QR text */
   gboolean revoked;
   gint64 created_at;
+  char *purpose;         /* may be NULL */
+  char *labels;          /* comma-separated, may be NULL */
+  gboolean has_code;     /* a reception code was issued: code_hash holds its hash */
+  guint8 code_hash[32];  /* gk_reception_code_hash(); the code itself is never stored */
 } SrvTicket;
 void srv_ticket_clear(SrvTicket *ticket);
 
+/* EXISTS when the ticket id is taken, or when the reception code (has_code) is
+ * that of another unrevoked ticket of the site that has not expired by
+ * created_at: the caller draws another code and tries again. */
 gboolean srv_store_ticket_add(SrvStore *store, const SrvTicket *ticket, GError **error);
 gboolean srv_store_ticket_get(SrvStore *store, const guint8 id[16], SrvTicket *out, GError **error);
 gboolean srv_store_ticket_revoke(SrvStore *store, const guint8 id[16], GError **error);
@@ -175,6 +182,7 @@ typedef struct {
   gint64 used_at;          /* ALREADY_USED: when the first admission happened */
   char *used_by_device;    /* ALREADY_USED: device id of the first admission */
   char *used_by_name;      /* ALREADY_USED: that device's name */
+  gboolean host_notified;  /* ACCEPTED: a notification to the ticket's host is queued (srv-outbox.h) */
 } SrvRedeemOutcome;
 void srv_redeem_outcome_clear(SrvRedeemOutcome *outcome);
 
@@ -190,6 +198,7 @@ typedef enum {
   SRV_EVENT_CHECKOUT,
   SRV_EVENT_SCAN_REJECTED,
   SRV_EVENT_AUDIT,
+  SRV_EVENT_WALKIN,    /* a visitor registered at a reception kiosk (stored as a check-in + a visit) */
 } SrvEventKind;
 
 typedef struct {
@@ -200,6 +209,12 @@ typedef struct {
   gint64 device_time;
   gboolean offline;    /* the device decided without the server */
   char *reason;        /* scan-rejected reason / audit action; may be NULL */
+  char *visit_id;      /* walkin: the new visit; checkout: the visit that ends (or NULL: by ticket) */
+  char *visitor_name;  /* walkin only (personal data) */
+  char *company;       /* walkin, may be NULL */
+  char *purpose;       /* walkin, may be NULL */
+  gint64 host_id;      /* walkin: a host of the device's site, 0: none */
+  gboolean terms_accepted; /* walkin */
 } SrvEvent;
 void srv_event_clear(SrvEvent *event);
 
@@ -211,10 +226,20 @@ typedef enum {
 
 /* Stores a batch in one transaction; @statuses (n entries) tells what happened to
  * each. A check-in of a one-time ticket already admitted by another event keeps
- * both, marks the later one (by device time) a conflict and raises one alert. */
+ * both, marks the later one (by device time) a conflict and raises one alert.
+ * Every check-in of a ticket of the site opens a visit (id gk_visit_id_for_event);
+ * a walk-in opens its own (INVALID, and nothing stored, when its host is not
+ * one of @site_id); a checkout ends the visit it names, or the ticket's latest
+ * open one. */
 gboolean srv_store_events_apply(SrvStore *store, const char *device_id, gint64 site_id,
                                 const SrvEvent *events, guint n, gint64 now, SrvEventStatus *statuses,
                                 GError **error);
+/* The same, and @notified (n entries) tells which events queued a notification
+ * to their host in the same transaction (check-ins and walk-ins whose host, or
+ * the site default, has a channel; a one-time ticket notifies once). */
+gboolean srv_store_events_apply_full(SrvStore *store, const char *device_id, gint64 site_id,
+                                     const SrvEvent *events, guint n, gint64 now, SrvEventStatus *statuses,
+                                     gboolean *notified, GError **error);
 
 typedef struct {
   char *id;
@@ -244,6 +269,61 @@ typedef struct {
 } SrvAlert;
 void srv_alert_clear(SrvAlert *alert);
 GArray *srv_store_alert_list(SrvStore *store, gint64 site_id, GError **error);
+
+/* ---- reception codes and visits ------------------------------------------------------- */
+
+typedef enum {
+  SRV_CODE_REDEEMED,       /* see .redeem: accepted or already-used, as srv_store_redeem() */
+  SRV_CODE_BAD,            /* no unrevoked, unexpired ticket of the site has this code */
+  SRV_CODE_NOT_YET_VALID,  /* the code is right but its window has not begun */
+  SRV_CODE_RATE_LIMITED,   /* too many wrong codes from this device lately: nothing checked */
+} SrvCodeResult;
+
+typedef struct {
+  SrvCodeResult result;
+  SrvRedeemOutcome redeem;
+  guint8 ticket_id[16];    /* REDEEMED, NOT_YET_VALID */
+  gboolean multi;          /* the ticket allows several entries */
+  char *visit_id;          /* accepted: the visit the check-in opened */
+  char *visitor_name;      /* accepted: for the badge */
+  char *company;           /* accepted, may be NULL */
+  gint64 host_id;          /* accepted, 0: none */
+  char *host_name;         /* accepted, may be NULL */
+  gint64 retry_after;      /* RATE_LIMITED: seconds until the oldest counted wrong code leaves the window */
+} SrvCodeOutcome;
+void srv_code_outcome_clear(SrvCodeOutcome *outcome);
+
+/* Check-in by reception code, in one transaction: a repeated @event_id answers
+ * what the first request did and changes nothing; then, when @device_id sent
+ * @max_wrong or more wrong codes in the last @window_s seconds, RATE_LIMITED;
+ * else the ticket with @code_hash is redeemed exactly like srv_store_redeem()
+ * (and opens a visit), or a wrong code is recorded (a scan-rejected event with
+ * reason "bad-code", which is what the limit counts). */
+gboolean srv_store_redeem_code(SrvStore *store, const char *device_id, gint64 site_id, const guint8 code_hash[32],
+                               const char *event_id, gint64 device_time, gint64 now, guint max_wrong,
+                               gint64 window_s, SrvCodeOutcome *out, GError **error);
+
+typedef struct {
+  char *id;             /* "vis-" + 32 hex */
+  char *kind;           /* walkin | ticket */
+  char *device_id;
+  gboolean has_ticket;
+  guint8 ticket_id[16];
+  char *visitor_name;   /* personal data */
+  char *company;        /* may be NULL */
+  char *purpose;        /* may be NULL */
+  gint64 host_id;       /* 0: none */
+  char *host_name;      /* may be NULL */
+  char *labels;         /* the ticket's labels, comma-separated, may be NULL */
+  gboolean terms_accepted;
+  gint64 checked_in_at;  /* device time */
+  gint64 checked_out_at; /* device time, 0: still here */
+  gint64 created_at;     /* server time the check-in arrived */
+} SrvVisit;
+void srv_visit_clear(SrvVisit *visit);
+/* Visits of a site, newest check-in first, at most @limit; with @present_only
+ * those not checked out. */
+GArray *srv_store_visit_list(SrvStore *store, gint64 site_id, gboolean present_only, guint limit, GError **error);
 
 /* ---- the change feed devices pull ---------------------------------------------------- */
 
