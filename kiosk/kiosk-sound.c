@@ -226,7 +226,8 @@ build_pipeline(KioskSound *sound, KioskSoundKind kind, GError **error)
                                                 KIOSK_SOUND_RATE, "channels", G_TYPE_INT, 1, NULL);
   g_object_set(src, "caps", caps, "format", GST_FORMAT_TIME, NULL);
   /* The whole tone is one buffer, queued before the pipeline runs. */
-  GstBuffer *buffer = gst_buffer_new_wrapped_bytes(kiosk_sound_pcm(kind));
+  g_autoptr(GBytes) pcm = kiosk_sound_pcm(kind);
+  GstBuffer *buffer = gst_buffer_new_wrapped_bytes(pcm); /* takes its own ref */
   GST_BUFFER_PTS(buffer) = 0;
   GST_BUFFER_DURATION(buffer) = (GstClockTime) kiosk_sound_duration_ms(kind) * GST_MSECOND;
   gst_app_src_push_buffer(GST_APP_SRC(src), buffer);

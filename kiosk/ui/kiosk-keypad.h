@@ -1,4 +1,4 @@
-/* A numeric keypad for touch: 0-9, delete and OK, each at least 88 px.
+/* A numeric keypad for touch: 0-9, delete and OK, each at least 72 px.
  * Signals: "digit" (string), "delete" (), "submit" (). */
 #pragma once
 #include <gtk/gtk.h>

@@ -1,6 +1,6 @@
 /* --test-driver: reads commands from stdin on the main loop and answers each
  * with one JSON line on stdout. Commands (arguments split at the first spaces):
- *   state                          {"page","texts":[…],"offline","language"}
+ *   state                          {"page","texts":[…],"offline","fullscreen","width","height","language","mode"}
  *   action NAME [GVARIANT]         activate win.* / app.* (e.g. app.language 'en')
  *   scan-image FILE                the image's pixels go to the camera's scanner
  *   scan-text TEXT                 a keyboard-wedge scan (text + Enter)
@@ -82,6 +82,12 @@ reply_state(Driver *d)
   json_builder_add_string_value(b, kiosk_window_page(w));
   json_builder_set_member_name(b, "offline");
   json_builder_add_boolean_value(b, kiosk_window_offline_shown(w));
+  json_builder_set_member_name(b, "fullscreen");
+  json_builder_add_boolean_value(b, gtk_window_is_fullscreen(GTK_WINDOW(w)));
+  json_builder_set_member_name(b, "width");
+  json_builder_add_int_value(b, gtk_widget_get_width(GTK_WIDGET(w)));
+  json_builder_set_member_name(b, "height");
+  json_builder_add_int_value(b, gtk_widget_get_height(GTK_WIDGET(w)));
   json_builder_set_member_name(b, "language");
   json_builder_add_string_value(b, kiosk_app_get_language(d->app));
   json_builder_set_member_name(b, "mode");

@@ -343,7 +343,7 @@ test_long_texts_stay_inside(Fixture *fx, gconstpointer data)
     g_autofree char *file = g_strdup_printf("long-%u.pdf", i);
     g_autofree char *pdf = write_pdf(fx, file, &info);
     g_autofree char *bbox = poppler("pdftotext-bbox", pdf);
-    guint words = 0;
+    guint n_words = 0;
     for (const char *p = strstr(bbox, "<word "); p != NULL; p = strstr(p + 1, "<word ")) {
       double x0 = -1, y0 = -1, x1 = -1, y1 = -1;
       g_assert_cmpint(sscanf(p, "<word xMin=\"%lf\" yMin=\"%lf\" xMax=\"%lf\" yMax=\"%lf\"", &x0, &y0, &x1, &y1),
@@ -354,9 +354,9 @@ test_long_texts_stay_inside(Fixture *fx, gconstpointer data)
       g_assert_cmpfloat(y1, <=, H);
       if (y0 > 24)
         g_assert_cmpfloat(x1, <=, W * 0.66);
-      words++;
+      n_words++;
     }
-    g_assert_cmpuint(words, >=, 5);
+    g_assert_cmpuint(n_words, >=, 5);
   }
   cairo_surface_destroy(normal);
   g_string_free(words, TRUE);
