@@ -9,7 +9,8 @@ demo=$2
 shots="$demo/screenshots"
 mkdir -p "$shots"
 work=$(mktemp -d)
-trap 'exec 3>&- 4<&- 2>/dev/null; kill $app_pid $xvfb_pid 2>/dev/null; rm -rf "$work"' EXIT
+app_pid= xvfb_pid=
+trap 'exec 3>&- 4<&- 2>/dev/null || true; kill $app_pid $xvfb_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 mkfifo "$work/display"
 Xvfb -displayfd 5 -screen 0 1280x800x24 -nolisten tcp 5>"$work/display" 2>/dev/null &

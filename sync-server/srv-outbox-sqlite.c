@@ -545,7 +545,7 @@ setting_work(GkStore *gk, gpointer data, GError **error)
   }
   g_autoptr(sqlite3_stmt) s = prepare(gk, sql_setting_put, what, error);
   return s != NULL &&
-         bind(gk, s, what, error, "isisssiii", st->site_id, st->scope, is_host ? st->host_id : (gint64) 0,
+         bind(gk, s, what, error, "isissssii", st->site_id, st->scope, is_host ? st->host_id : (gint64) 0,
               st->channel, st->target, st->language ? st->language : "ja", w->secret, st->offline_after_s, w->now) &&
          step(gk, s, what, error) == 0;
 }

@@ -509,6 +509,10 @@ expect_push_refused(Fixture *f, const char *events)
   long status = device(f, "POST", "/v1/sync/push", body, &reply);
   if (status != 400)
     g_error("push %s: HTTP %ld, want 400", events, status);
+  if (g_test_verbose()) {
+    g_autofree char *json = json_to_string(reply, FALSE);
+    g_printerr("refused: %s\n", json);
+  }
 }
 
 static void

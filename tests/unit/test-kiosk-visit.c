@@ -269,7 +269,7 @@ expect_refused(Fx *f, const KioskWalkin *w, KioskVisitError code)
   g_autoptr(GError) error = NULL;
   KioskVisitResult r;
   g_assert_false(kiosk_visit_walkin(f->store, NULL, w, &r, &error));
-  g_assert_error(error, KIOSK_VISIT_ERROR, code);
+  g_assert_error(error, KIOSK_VISIT_ERROR, (gint) code);
   g_assert_null(r.visit_id);
   g_assert_cmpint(count(f, "SELECT count(*) FROM events"), ==, events);
   g_assert_cmpint(count(f, "SELECT count(*) FROM visits"), ==, visits);
@@ -360,7 +360,7 @@ code_refused(Fx *f, const char *code, KioskVisitError want, gint64 *out_retry)
   g_autoptr(GError) error = NULL;
   KioskVisitResult r;
   g_assert_false(kiosk_visit_reception_code(f->store, NULL, code, &r, &error));
-  g_assert_error(error, KIOSK_VISIT_ERROR, want);
+  g_assert_error(error, KIOSK_VISIT_ERROR, (gint) want);
   g_assert_null(r.visit_id);
   if (out_retry != NULL)
     *out_retry = r.retry_after;
@@ -561,7 +561,7 @@ test_ticket_and_checkout(Fx *f, gconstpointer data)
   };
   for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_assert_false(kiosk_visit_checkout(f->store, NULL, bad[i].text, bad[i].len, &r, &error));
-    g_assert_error(error, KIOSK_VISIT_ERROR, bad[i].code);
+    g_assert_error(error, KIOSK_VISIT_ERROR, (gint) bad[i].code);
     g_assert_null(r.visit_id);
     g_clear_error(&error);
   }
