@@ -26,7 +26,6 @@ struct _KioskEngine {
   double sync_interval_s;
   GMainContext *main_context;
   GThreadPool *pool;           /* max 1 thread: requests run in order */
-  GWeakRef self;               /* for callbacks from other threads */
 
   /* Owned by the pool's thread once the engine is made. */
   KioskStore *store;
@@ -118,6 +117,12 @@ read_settings(KioskStore *store)
     char *value = kiosk_settings_get(store, all[i].key);
     if (value != NULL)
       g_hash_table_insert(table, (gpointer) all[i].key, value);
+  }
+  /* Without a remote "mode", the mode the server gave the device row. */
+  if (!g_hash_table_contains(table, "mode")) {
+    char *mode = kiosk_store_get_meta(store, "mode");
+    if (mode != NULL)
+      g_hash_table_insert(table, (gpointer) "mode", mode);
   }
   return table;
 }
@@ -442,21 +447,26 @@ reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
   apply_settings(self, reply->settings);
 }
 
-static void
-start_worker(KioskEngine *self);
-
 typedef struct {
-  GWeakRef *self;
+  GWeakRef self;     /* its own weak ref: the note may outlive the engine */
   gboolean ok;
   gboolean revoked;
   gint64 queue_left;
 } RoundNote;
 
+static void
+round_note_free(gpointer data)
+{
+  RoundNote *note = data;
+  g_weak_ref_clear(&note->self);
+  g_free(note);
+}
+
 static gboolean
 round_on_main(gpointer data)
 {
   RoundNote *note = data;
-  g_autoptr(KioskEngine) self = g_weak_ref_get(note->self);
+  g_autoptr(KioskEngine) self = g_weak_ref_get(&note->self);
   if (self == NULL)
     return G_SOURCE_REMOVE;
   if (note->revoked) {
@@ -478,11 +488,11 @@ on_round(gboolean ok, const KioskSyncSummary *summary, const GError *error, gpoi
 {
   KioskEngine *self = user_data;
   RoundNote *note = g_new0(RoundNote, 1);
-  note->self = &self->self;
+  g_weak_ref_init(&note->self, self);
   note->ok = ok;
   note->revoked = g_error_matches(error, KIOSK_SYNC_ERROR, KIOSK_SYNC_ERROR_REVOKED);
   note->queue_left = summary != NULL ? summary->queue_left : 0;
-  g_main_context_invoke_full(self->main_context, G_PRIORITY_DEFAULT, round_on_main, note, g_free);
+  g_main_context_invoke_full(self->main_context, G_PRIORITY_DEFAULT, round_on_main, note, round_note_free);
 }
 
 static void
@@ -720,7 +730,6 @@ kiosk_engine_finalize(GObject *object)
 {
   KioskEngine *self = KIOSK_ENGINE(object);
   detach_store(self);
-  g_weak_ref_clear(&self->self);
   g_clear_pointer(&self->settings, g_hash_table_unref);
   g_clear_pointer(&self->main_context, g_main_context_unref);
   g_free(self->mode);
@@ -746,7 +755,6 @@ kiosk_engine_class_init(KioskEngineClass *klass)
 static void
 kiosk_engine_init(KioskEngine *self)
 {
-  g_weak_ref_init(&self->self, self);
 }
 
 KioskEngine *
