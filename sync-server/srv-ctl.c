@@ -904,6 +904,19 @@ static int cmd_device_config_show(Ctl *ctl, int argc, char **argv);
 static int cmd_checkins_list(Ctl *ctl, int argc, char **argv);
 static int cmd_alerts_list(Ctl *ctl, int argc, char **argv);
 static int cmd_visit_list(Ctl *ctl, int argc, char **argv);
+static int cmd_host_notify(Ctl *ctl, int argc, char **argv);
+static int cmd_notify_set(Ctl *ctl, int argc, char **argv);
+static int cmd_notify_show(Ctl *ctl, int argc, char **argv);
+static int cmd_notifications_list(Ctl *ctl, int argc, char **argv);
+static int cmd_notifications_retry(Ctl *ctl, int argc, char **argv);
+
+/* docs/protocol.md, "Notifications". */
+#define NOTIFY_HELP                                                                          \
+  "Channels: email (--to ADDRESS; for a host, none given: the host's own address),\n"       \
+  "  slack and teams (--url: the incoming-webhook URL), webhook (--url: an https\n"         \
+  "  endpoint; every request is signed, see docs/webhooks.md), none (no messages).\n"      \
+  "A webhook secret comes from --secret-file (mode 0600; its first line); without one\n"   \
+  "the server makes one and prints it once. Messages are in --language ja (default) or en.\n"
 
 static const Command commands[] = {
   { NULL, "login", NULL, "Log in and save the session",
@@ -941,6 +954,17 @@ static const Command commands[] = {
     "\"running\" is the version the device last reported.", TRUE, cmd_device_config_show },
   { "checkins", "list", NULL, "List recent check-ins", NULL, TRUE, cmd_checkins_list },
   { "alerts", "list", NULL, "List alerts (double entries and the like)", NULL, TRUE, cmd_alerts_list },
+  { "host", "notify", "HOST", "Set how a host hears of visitors (HOST: id or exact name)",
+    NOTIFY_HELP, FALSE, cmd_host_notify },
+  { "notify", "set", "SCOPE", "Set a site-wide channel: default (hosts without their own), security, admins",
+    NOTIFY_HELP "security hears of double entries; admins of devices silent longer than\n"
+    "--offline-after MINUTES (admins only; 0: never).", FALSE, cmd_notify_set },
+  { "notify", "show", NULL, "Show the notification settings (secrets only as set or not)", NULL, TRUE,
+    cmd_notify_show },
+  { "notifications", "list", NULL, "List notifications, newest first (--failed: only those that gave up)", NULL,
+    TRUE, cmd_notifications_list },
+  { "notifications", "retry", "ID", "Send a failed notification again, with a new retry window", NULL, FALSE,
+    cmd_notifications_retry },
 };
 
 static void
@@ -1831,6 +1855,203 @@ cmd_visit_list(Ctl *ctl, int argc, char **argv)
   if (present)
     g_string_append(path, limit > 0 ? "&present=1" : "?present=1");
   return list_command(ctl, path->str, "visits", cols, G_N_ELEMENTS(cols));
+}
+
+/* ---- notifications ------------------------------------------------------------------ */
+
+/* The first line of a file only its owner may read (g_free after zeroing). */
+static char *
+read_secret_file(const char *path, GError **error)
+{
+  guint8 *data = NULL;
+  gsize len = 0;
+  if (!gk_secure_file_read(path, 4096, &data, &len, error))
+    return NULL;
+  gsize n = 0;
+  while (n < len && data[n] != '\n' && data[n] != '\r')
+    n++;
+  char *secret = g_strndup((const char *) data, n);
+  gk_secure_free(data, len);
+  return secret;
+}
+
+static void
+add_member(JsonBuilder *b, const char *name, const char *value)
+{
+  if (value == NULL)
+    return;
+  json_builder_set_member_name(b, name);
+  json_builder_add_string_value(b, value);
+}
+
+/* POST /v1/notify/SCOPE and prints the setting as the server keeps it. */
+static int
+notify_send(Ctl *ctl, const char *scope, const char *host, const char *channel, const char *target,
+            const char *language, const char *secret, gint64 offline_min)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  add_member(b, "host", host);
+  add_member(b, "channel", channel);
+  add_member(b, "target", target);
+  add_member(b, "language", language);
+  add_member(b, "secret", secret);
+  if (offline_min >= 0) {
+    json_builder_set_member_name(b, "offline_after_s");
+    json_builder_add_int_value(b, offline_min * 60);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *path = g_strdup_printf("/v1/notify/%s", scope);
+  g_autoptr(JsonNode) root = NULL;
+  int rc = api_call(ctl, "POST", path, body, strlen(body), TRUE, &root, NULL);
+  sodium_memzero(body, strlen(body));
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  static const Column fields[] = {
+    { "scope", "scope", COL_TEXT },       { "host", "host", COL_TEXT },
+    { "channel", "channel", COL_TEXT },   { "target", "target", COL_TEXT },
+    { "language", "language", COL_TEXT }, { "secret", "secret_set", COL_BOOL },
+  };
+  JsonObject *o = json_node_get_object(root);
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    g_autofree char *value = cell_text(o, &fields[i]);
+    printf("%-12s %s\n", fields[i].title, value);
+  }
+  const char *made = gk_json_get_string(o, "secret", NULL);
+  if (made != NULL && single_line_ascii(made))
+    printf("new secret   %s\n(shown this once: give it to the receiver now, see docs/webhooks.md)\n", made);
+  return SRV_CTL_EXIT_OK;
+}
+
+/* "host notify HOST" and "notify set SCOPE". */
+static int
+notify_command(Ctl *ctl, int argc, char **argv, gboolean for_host)
+{
+  g_autofree char *channel = NULL, *to = NULL, *url = NULL, *language = NULL, *secret_file = NULL;
+  gint64 offline_min = -1;
+  GOptionEntry entries[] = {
+    { "channel", 0, 0, G_OPTION_ARG_FILENAME, &channel, "email, slack, teams, webhook or none (required)", "C" },
+    { "to", 0, 0, G_OPTION_ARG_FILENAME, &to, "E-mail address (email)", "ADDRESS" },
+    { "url", 0, 0, G_OPTION_ARG_FILENAME, &url, "Webhook URL (slack, teams, webhook)", "URL" },
+    { "language", 0, 0, G_OPTION_ARG_FILENAME, &language, "ja or en (default ja)", "LANG" },
+    { "secret-file", 0, 0, G_OPTION_ARG_FILENAME, &secret_file, "Webhook secret, first line of a 0600 file",
+      "FILE" },
+    { "offline-after", 0, 0, G_OPTION_ARG_INT64, &offline_min,
+      "admins: alert when a device is silent this long (0: never)", "MINUTES" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  const char *who = argv[1];
+  if ((rc = require_option(ctl->cmd, channel, "--channel")) >= 0)
+    return rc;
+  if (to != NULL && url != NULL)
+    return usage_error(ctl->cmd, "give --to (email) or --url (slack, teams, webhook), not both");
+  if (!for_host && strcmp(who, "default") != 0 && strcmp(who, "security") != 0 && strcmp(who, "admins") != 0)
+    return usage_error(ctl->cmd, "SCOPE must be default, security or admins");
+  if (offline_min != -1 && (for_host || strcmp(who, "admins") != 0))
+    return usage_error(ctl->cmd, "--offline-after belongs to the admins channel only");
+  if (offline_min < -1 || offline_min > 30 * 24 * 60)
+    return usage_error(ctl->cmd, "--offline-after must be 0 to 43200 minutes");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret = NULL;
+  if (secret_file != NULL) {
+    secret = read_secret_file(secret_file, &error);
+    if (secret == NULL)
+      return usage_error(ctl->cmd, "--secret-file: %s", error->message);
+  }
+  rc = resolve_server(ctl, TRUE);
+  if (rc == SRV_CTL_EXIT_OK)
+    rc = notify_send(ctl, for_host ? "host" : who, for_host ? who : NULL, channel, to != NULL ? to : url, language,
+                     secret, offline_min);
+  if (secret != NULL)
+    sodium_memzero(secret, strlen(secret));
+  return rc;
+}
+
+static int
+cmd_host_notify(Ctl *ctl, int argc, char **argv)
+{
+  return notify_command(ctl, argc, argv, TRUE);
+}
+
+static int
+cmd_notify_set(Ctl *ctl, int argc, char **argv)
+{
+  return notify_command(ctl, argc, argv, FALSE);
+}
+
+static int
+cmd_notify_show(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "SCOPE", "scope", COL_TEXT },       { "HOST", "host", COL_TEXT },
+    { "CHANNEL", "channel", COL_TEXT },   { "TARGET", "target", COL_TEXT },
+    { "LANG", "language", COL_TEXT },     { "SECRET", "secret_set", COL_BOOL },
+    { "OFFLINE AFTER S", "offline_after_s", COL_TEXT }, { "UPDATED", "updated_at", COL_TIME },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  return list_command(ctl, "/v1/notify", "settings", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_notifications_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "ID", "id", COL_TEXT },           { "KIND", "kind", COL_TEXT },
+    { "TO", "recipient", COL_TEXT },    { "CHANNEL", "channel", COL_TEXT },
+    { "STATUS", "status", COL_TEXT },   { "ATTEMPTS", "attempts", COL_TEXT },
+    { "CREATED", "created_at", COL_TIME }, { "DELIVERED", "delivered_at", COL_TIME },
+    { "LAST ERROR", "last_error", COL_TEXT },
+  };
+  gboolean failed = FALSE;
+  int limit = 0;
+  GOptionEntry entries[] = {
+    { "failed", 0, 0, G_OPTION_ARG_NONE, &failed, "Only notifications that gave up (retry them by hand)", NULL },
+    { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "At most N (server default 100)", "N" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (limit < 0 || limit > 1000)
+    return usage_error(ctl->cmd, "--limit must be 1 to 1000");
+  g_autoptr(GString) path = g_string_new("/v1/notifications");
+  if (failed)
+    g_string_append(path, "?failed=1");
+  if (limit > 0)
+    g_string_append_printf(path, "%slimit=%d", failed ? "&" : "?", limit);
+  return list_command(ctl, path->str, "notifications", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_notifications_retry(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  const char *id = argv[1];
+  if (!id_ok(id))
+    return usage_error(ctl->cmd, "bad notification id '%s'", id);
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autofree char *path = g_strdup_printf("/v1/notifications/%s/retry", id);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "POST", path, "{}", 2, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json)
+    print_json(root);
+  else
+    printf("notification %s is due again\n", id);
+  return SRV_CTL_EXIT_OK;
 }
 
 /* ======================================================================== *

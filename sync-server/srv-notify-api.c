@@ -116,7 +116,7 @@ apply_setting(SrvApp *app, const char *scope, const SrvNotifyRequest *req, const
     srv_api_reply_error(response, error);
   } else {
     GK_LOG_INFO("notify.settings_changed", GK_STR("scope", scope), GK_INT("host_id", host->id),
-                GK_STR("channel", req->channel), GK_BOOL("new_secret", secret != NULL), GK_STR("by", actor));
+                GK_STR("channel", req->channel), GK_STR("by", actor));
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *shown = srv_notify_target_display(req->channel, req->target);
     json_builder_begin_object(b);

@@ -570,9 +570,9 @@ srv_notify_rfc5322_date(GDateTime *time)
                          (int) (abs_min % 60));
 }
 
-/* 45 bytes make 60 base64 characters: with "=?UTF-8?B?" and "?=" a word of 72,
- * under RFC 2047's 75. */
-#define MIME_WORD_BYTES 45
+/* 39 bytes make 52 base64 characters: with "=?UTF-8?B?" and "?=" a word of 64,
+ * so even "Subject: " and the first word stay under RFC 2047's 76 per line. */
+#define MIME_WORD_BYTES 39
 
 char *
 srv_notify_mime_header(const char *utf8)

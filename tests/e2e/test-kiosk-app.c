@@ -311,6 +311,21 @@ server_has_visit(Fixture *f, const char *visitor)
   return strstr(text, visitor) != NULL;
 }
 
+/* The server's id of @visitor's visit. */
+static char *
+visit_id(Fixture *f, const char *visitor)
+{
+  g_autoptr(JsonNode) reply = NULL;
+  g_assert_cmpint(admin(f, "GET", "/v1/visits", NULL, &reply), ==, 200);
+  JsonArray *visits = json_object_get_array_member(json_node_get_object(reply), "visits");
+  for (guint i = 0; i < json_array_get_length(visits); i++) {
+    JsonObject *v = json_array_get_object_element(visits, i);
+    if (g_strcmp0(json_object_get_string_member(v, "visitor"), visitor) == 0)
+      return g_strdup(json_object_get_string_member(v, "id"));
+  }
+  g_error("no visit of %s on the server", visitor);
+}
+
 static void
 test_reception(Fixture *f, gconstpointer data)
 {
@@ -389,6 +404,20 @@ test_reception(Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) code_done = wait_page(app, "done");
   assert_shows(code_done, "Welcome, Alan Turing");
   shot(app, "code-done");
+
+  /* Check-out with the badge: its QR (GKB1: + visit id) shown on the welcome
+   * screen checks Ada out. */
+  g_autofree char *visit = visit_id(f, "Ada Lovelace");
+  g_autofree char *badge_text = g_strconcat("GKB1:", visit, NULL);
+  g_autofree char *badge_png = g_build_filename(f->tmp, "badge.png", NULL);
+  g_autoptr(GError) qr_error = NULL;
+  g_assert_true(gk_qr_write_png(badge_text, badge_png, 8, &qr_error));
+  cmd(app, "action win.home");
+  wait_page(app, "welcome");
+  cmd(app, "scan-image %s", badge_png);
+  g_autoptr(JsonNode) badge_bye = wait_page(app, "done");
+  assert_shows(badge_bye, "Goodbye, Ada Lovelace");
+  shot(app, "badge-checkout");
 
   /* Check-out by name on the leaving screen: nobody is listed before a name
    * is typed. */

@@ -44,7 +44,7 @@ class Handler:
                 raw_subject += "\r\n" + line
             elif raw_subject:
                 break
-        login = getattr(session, "login_data", None)
+        login = getattr(session, "genkan_login", None)
         record = {
             "t": time.time(),
             "mail_from": envelope.mail_from,
@@ -90,7 +90,7 @@ def main():
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = auth_data.login == args.user.encode() and auth_data.password == args.password.encode()
             if ok:
-                session.login_data = auth_data.login
+                session.genkan_login = auth_data.login
             return AuthResult(success=ok)
         kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(args.tls))
     port = free_port()

@@ -23,6 +23,7 @@ static const ValueCase value_cases[] = {
   { "walkin-required", { "name,host", "name", "name,company,purpose,host", "host,host,host,host,host,host,host,host,host,host,host,host,host,host,host" },
     { "", "name,", ",name", "name,,host", "phone", "Name" } },
   { "photo", { "true", "false" }, { "", "yes", "1", "TRUE" } },
+  { "host-browse", { "true", "false" }, { "", "on", "0", "False" } },
   /* '+' and leading zeros: the server takes them (g_ascii_string_to_signed), so must the device. */
   { "idle-timeout-s", { "10", "60", "600", "+60", "060" }, { "", "9", "601", "-10", "60s", " 60", "0x3c", "99999999999" } },
   { "retention-hours", { "1", "24", "8760" }, { "", "0", "8761", "1.5", "24h" } },
