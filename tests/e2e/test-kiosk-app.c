@@ -199,7 +199,7 @@ expect_text(App *app, const char *needle)
 /* Saves a screenshot named STEP-LANG.png and checks it is a real picture of
  * the window (the right size, and not one flat colour). */
 static char *
-shot(App *app, const char *step)
+shot_path(App *app, const char *step)
 {
   char *path = g_strdup_printf("%s/%s%s-%s.png", app->f->artifacts, app->prefix != NULL ? app->prefix : "", step,
                                app->lang);
@@ -217,6 +217,12 @@ shot(App *app, const char *step)
       varied = memcmp(px + y * stride + x * n, px, 3) != 0;
   g_assert_true(varied);
   return path;
+}
+
+static void
+shot(App *app, const char *step)
+{
+  g_free(shot_path(app, step));
 }
 
 /* The colour at the middle of the top fifth of a screenshot: the gate's
@@ -539,14 +545,14 @@ test_gate(Fixture *f, gconstpointer data)
     json_node_unref(issue(f, "Gate Visitor", host, png));
     cmd(app, "scan-image %s", png);
     expect_text(app, l == 0 ? "ACCEPTED" : "入場OK");
-    g_autofree char *ok_png = shot(app, "accepted");
+    g_autofree char *ok_png = shot_path(app, "accepted");
     guint8 rgb[3];
     sample_colour(ok_png, rgb);
     g_assert_cmpint(rgb[1], >, rgb[0] + 40); /* green */
 
     cmd(app, "scan-image %s", png);
     expect_text(app, l == 0 ? "This ticket has already been used" : "このチケットは使用済みです");
-    g_autofree char *used_png = shot(app, "already-used");
+    g_autofree char *used_png = shot_path(app, "already-used");
     sample_colour(used_png, rgb);
     g_assert_cmpint(rgb[0], >, rgb[1] + 40); /* red */
     g_autoptr(JsonNode) used = cmd_full(app, FALSE, "state");
