@@ -238,7 +238,8 @@ main(int argc, char **argv)
   if (cmd == NULL && !headless) {
 #ifdef GENKAN_HAVE_UI
     KioskUiOptions ui = { .data_dir = data_dir, .camera = camera, .language = language, .fullscreen = fullscreen,
-                          .test_driver = test_driver, .sync_interval_s = sync_interval };
+                          .test_driver = test_driver, .sync_interval_s = sync_interval,
+                          .redeem_timeout_ms = redeem_timeout };
     return kiosk_ui_run(&ui);
 #else
     g_printerr(PROG ": this build has no touchscreen app (GTK 4 was not found); use --headless\n");

@@ -32,6 +32,7 @@ struct _KioskEngine {
   KioskClient *client;
   KioskGate *gate;
   KioskIdentity identity;
+  gint redeem_timeout_ms;      /* atomic: 0 = the gate's default */
   guint pin_failures;
   gint64 pin_locked_until;     /* monotonic us */
 
@@ -143,6 +144,9 @@ attach_store(KioskEngine *self, KioskStore *store, GError **error)
     kiosk_identity_clear(&id);
     return FALSE;
   }
+  long timeout = g_atomic_int_get(&self->redeem_timeout_ms);
+  if (timeout > 0)
+    kiosk_gate_set_redeem_timeout(gate, timeout);
   self->store = store;
   self->client = client;
   self->gate = gate;
@@ -330,6 +334,10 @@ run_job(KioskEngine *self, Job *job, GError **error)
     g_set_error_literal(error, KIOSK_ENGINE_ERROR, KIOSK_ENGINE_ERROR_NOT_ENROLLED, "this device is not enrolled");
     return NULL;
   }
+  /* The gate is the engine thread's: apply a changed timeout here. */
+  long timeout = g_atomic_int_get(&self->redeem_timeout_ms);
+  if (timeout > 0 && self->gate != NULL)
+    kiosk_gate_set_redeem_timeout(self->gate, timeout);
   gboolean ok = TRUE;
   switch (job->kind) {
   case JOB_SCAN:
@@ -619,6 +627,13 @@ kiosk_engine_check_pin_async(KioskEngine *self, const char *pin, GAsyncReadyCall
 {
   g_return_if_fail(KIOSK_IS_ENGINE(self) && pin != NULL);
   submit(self, job_new(JOB_PIN, pin, strlen(pin)), callback, user_data);
+}
+
+void
+kiosk_engine_set_redeem_timeout(KioskEngine *self, long timeout_ms)
+{
+  g_return_if_fail(KIOSK_IS_ENGINE(self) && timeout_ms >= 0 && timeout_ms <= G_MAXINT);
+  g_atomic_int_set(&self->redeem_timeout_ms, (gint) timeout_ms);
 }
 
 void

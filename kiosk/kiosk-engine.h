@@ -114,6 +114,10 @@ void kiosk_engine_check_pin_async(KioskEngine *engine, const char *pin, GAsyncRe
                                   gpointer user_data);
 KioskEngineReply *kiosk_engine_finish(KioskEngine *engine, GAsyncResult *result, GError **error);
 
+/* How long a scan waits for the server before deciding offline (ms; 0: the
+ * gate's default, KIOSK_REDEEM_TIMEOUT_MS). Takes effect for the next scan. */
+void kiosk_engine_set_redeem_timeout(KioskEngine *engine, long timeout_ms);
+
 /* Asks the sync worker for a round now. */
 void kiosk_engine_sync_now(KioskEngine *engine);
 /* Forgets this device (after the admin chose re-enroll): stops syncing, wipes

@@ -143,6 +143,7 @@ push_batch(KioskStore *store, KioskClient *client, GPtrArray *events, gboolean r
     static const GkJsonField rf[] = {
       { "id", GK_JSON_STRING, TRUE, 1, 64 },
       { "status", GK_JSON_STRING, TRUE, 1, 32 },
+      { "host_notified", GK_JSON_BOOL, FALSE, 0, 0 },
     };
     if (!gk_json_check(r, rf, G_N_ELEMENTS(rf), TRUE, "push.results[]", &local_error))
       return bad_answer(error, "push", local_error);
@@ -159,6 +160,8 @@ push_batch(KioskStore *store, KioskClient *client, GPtrArray *events, gboolean r
       summary->conflict++;
     else
       return bad_answer(error, "push", NULL);
+    if (gk_json_get_bool(r, "host_notified", FALSE))
+      summary->host_notified++;
     g_hash_table_remove(sent, id);
     g_ptr_array_add(acked, (gpointer) mine);
   }
@@ -196,10 +199,12 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
 
 gboolean
 kiosk_sync_push_event(KioskStore *store, KioskClient *client, const char *event_id, long timeout_ms,
-                      gboolean *out_acked, GError **error)
+                      gboolean *out_acked, gboolean *out_host_notified, GError **error)
 {
   g_return_val_if_fail(store != NULL && client != NULL && event_id != NULL && out_acked != NULL, FALSE);
   *out_acked = FALSE;
+  if (out_host_notified != NULL)
+    *out_host_notified = FALSE;
   g_autoptr(GError) local = NULL;
   KioskEvent *event = kiosk_store_pending_event(store, event_id, &local);
   if (event == NULL) {
@@ -217,6 +222,8 @@ kiosk_sync_push_event(KioskStore *store, KioskClient *client, const char *event_
   if (!push_batch(store, client, one, FALSE, timeout_ms, &summary, error))
     return FALSE;
   *out_acked = summary.sent == 1;
+  if (out_host_notified != NULL)
+    *out_host_notified = summary.host_notified == 1;
   return TRUE;
 }
 

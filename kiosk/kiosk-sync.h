@@ -25,6 +25,7 @@ typedef struct {
   guint stored;
   guint duplicate;
   guint conflict;
+  guint host_notified; /* check-ins/walk-ins for which the server queued a host notification */
   guint pulled;      /* changes applied */
   gint64 cursor;
   gint64 clock_offset_ms;  /* server time - local time */
@@ -40,9 +41,11 @@ gboolean kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms
 /* Pushes the one queued event @event_id (a walk-in or check-out the visitor
  * waits for) within @timeout_ms. *out_acked: the server acknowledged it (now,
  * or an earlier push already had). FALSE with @error when the server could not
- * be reached or answered wrongly: the event stays queued for the next sync. */
+ * be reached or answered wrongly: the event stays queued for the next sync.
+ * *out_host_notified (may be NULL): the server said it queued a notification
+ * to the host with this event (FALSE when an earlier push had delivered it). */
 gboolean kiosk_sync_push_event(KioskStore *store, KioskClient *client, const char *event_id, long timeout_ms,
-                               gboolean *out_acked, GError **error);
+                               gboolean *out_acked, gboolean *out_host_notified, GError **error);
 /* Pulls until the server says no more. */
 gboolean kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progress, gpointer user_data,
                          KioskSyncSummary *summary, GError **error);

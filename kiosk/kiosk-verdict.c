@@ -248,6 +248,7 @@ redeem(KioskGate *g, const char *text, gsize len, const char *event_id, gint64 a
     { "used_at", GK_JSON_INT, FALSE, 0, G_MAXINT64 },
     { "used_by", GK_JSON_STRING, FALSE, 0, 256 },
     { "used_by_name", GK_JSON_STRING, FALSE, 0, 256 },
+    { "host_notified", GK_JSON_BOOL, FALSE, 0, 0 },
     { "server_time", GK_JSON_INT, TRUE, 0, G_MAXUINT32 },
   };
   if (!gk_json_check(o, f, G_N_ELEMENTS(f), TRUE, "redeem", &error)) {
@@ -255,8 +256,10 @@ redeem(KioskGate *g, const char *text, gsize len, const char *event_id, gint64 a
     return REDEEM_NO_ANSWER;
   }
   const char *result = gk_json_get_string(o, "result", "");
-  if (strcmp(result, "accepted") == 0)
+  if (strcmp(result, "accepted") == 0) {
+    out->host_notified = gk_json_get_bool(o, "host_notified", FALSE);
     return REDEEM_ACCEPTED;
+  }
   if (strcmp(result, "already-used") == 0) {
     out->used_at = gk_json_get_int(o, "used_at", 0);
     const char *name = gk_json_get_string(o, "used_by_name", "");

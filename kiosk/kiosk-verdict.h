@@ -41,6 +41,7 @@ typedef struct {
   gint64 used_at;      /* already-used: when */
   char *used_by;       /* already-used: device name (or id) */
   char *event_id;      /* accepted: the queued event */
+  gboolean host_notified; /* accepted online: the server queued a notification to the host */
 } KioskVerdict;
 
 void kiosk_verdict_clear(KioskVerdict *verdict);

@@ -261,16 +261,17 @@ deliver(KioskStore *store, KioskClient *client, const char *event_id, KioskVisit
   out->offline = TRUE;
   if (client == NULL)
     return;
-  gboolean acked = FALSE;
+  gboolean acked = FALSE, notified = FALSE;
   g_autoptr(GError) error = NULL;
-  if (!kiosk_sync_push_event(store, client, event_id, KIOSK_VISIT_ONLINE_TIMEOUT_MS, &acked, &error)) {
+  if (!kiosk_sync_push_event(store, client, event_id, KIOSK_VISIT_ONLINE_TIMEOUT_MS, &acked, &notified, &error)) {
     GK_LOG_INFO("kiosk.visit.queued", GK_STR("event", event_id), GK_STR("error", error->message));
     if (kiosk_sync_error_suggests_revocation(error, NULL))
       refresh_credentials(store, client);
     return;
   }
   out->offline = !acked;
-  out->host_notified = acked;
+  /* Only the server's word: a host without a channel is not "notified". */
+  out->host_notified = notified;
 }
 
 /* ---- walk-ins ------------------------------------------------------------------------ */
@@ -477,6 +478,7 @@ kiosk_visit_parse_code_answer(JsonObject *o, KioskCodeAnswer *out, GError **erro
     out->company = g_strdup(empty_to_null(gk_json_get_string(o, "company", NULL)));
     out->host_id = gk_json_get_int(o, "host_id", 0);
     out->host_name = g_strdup(empty_to_null(gk_json_get_string(o, "host_name", NULL)));
+    out->host_notified = gk_json_get_bool(o, "host_notified", FALSE);
     return TRUE;
   }
   if (strcmp(result, "already-used") == 0 && ticket != NULL) {
@@ -551,6 +553,7 @@ typedef struct {
   const char *host_name;
   gboolean one_time;
   gint64 valid_until;    /* 0: unknown */
+  gboolean host_notified;/* the server's answer said so */
 } CodeTicket;
 
 /* Records the check-in (event + redemption of a one-time ticket + visit, one
@@ -574,7 +577,7 @@ record_code_checkin(KioskStore *store, const char *event_id, gint64 at, gboolean
     .host_id = t->host_id,
     .checkin_event_id = event_id,
     .checked_in_at = at,
-    .host_notified = online,
+    .host_notified = t->host_notified,
   };
   /* Online, the server stored this event when it redeemed: queue it as sent. */
   if (!kiosk_store_record_visit(store, &ev, online, t->one_time, device_id, device_name, t->valid_until, &v, error))
@@ -586,7 +589,7 @@ record_code_checkin(KioskStore *store, const char *event_id, gint64 at, gboolean
   out->host_name = g_strdup(t->host_name);
   out->at = at;
   out->offline = !online;
-  out->host_notified = online;
+  out->host_notified = t->host_notified;
   GK_LOG_INFO("kiosk.visit.code_checkin", GK_STR("visit", out->visit_id), GK_BOOL("offline", !online));
   return TRUE;
 }
@@ -684,6 +687,7 @@ kiosk_visit_reception_code(KioskStore *store, KioskClient *client, const char *c
           .host_name = a.host_name,
           .one_time = !a.multi,
           .valid_until = ticket_valid_until(store, a.ticket_id),
+          .host_notified = a.host_notified,
         };
         ok = record_code_checkin(store, event_id, at, TRUE, &t, out, error);
         break;
@@ -749,7 +753,7 @@ kiosk_visit_ticket(KioskGate *gate, KioskStore *store, const char *text, gsize l
     .host_id = host_id,
     .checkin_event_id = verdict->event_id,
     .checked_in_at = at,
-    .host_notified = !verdict->offline,
+    .host_notified = verdict->host_notified,
   };
   if (!kiosk_store_record_visit(store, NULL, FALSE, FALSE, NULL, NULL, 0, &v, error))
     return FALSE;
@@ -758,7 +762,7 @@ kiosk_visit_ticket(KioskGate *gate, KioskStore *store, const char *text, gsize l
   out->host_name = g_steal_pointer(&host);
   out->at = at;
   out->offline = verdict->offline;
-  out->host_notified = !verdict->offline;
+  out->host_notified = verdict->host_notified;
   return TRUE;
 }
 

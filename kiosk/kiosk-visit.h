@@ -128,6 +128,7 @@ typedef struct {
   char *company;        /* accepted, or NULL */
   gint64 host_id;       /* accepted, 0: none */
   char *host_name;      /* accepted, or NULL */
+  gboolean host_notified; /* accepted: the server queued a notification to the host */
   gint64 used_at;       /* already-used */
   char *used_by;        /* already-used: device name (or id) */
 } KioskCodeAnswer;

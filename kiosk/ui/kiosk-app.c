@@ -16,6 +16,7 @@ struct _KioskApp {
   gboolean fullscreen;
   gboolean test_driver;
   double sync_interval_s;
+  long redeem_timeout_ms;
   int status;
 
   KioskEngine *engine;
@@ -231,6 +232,7 @@ kiosk_app_activate(GApplication *app)
     return;
   }
   g_signal_connect(self->engine, "revoked", G_CALLBACK(on_revoked), self);
+  kiosk_engine_set_redeem_timeout(self->engine, self->redeem_timeout_ms);
   if (self->language == NULL)
     self->language = g_strdup(kiosk_engine_setting(self->engine, "language"));
   self->scanner = kiosk_scanner_new(on_scanner_code, self);
@@ -295,5 +297,6 @@ kiosk_app_new(const KioskUiOptions *o)
   self->fullscreen = o->fullscreen;
   self->test_driver = o->test_driver;
   self->sync_interval_s = o->sync_interval_s;
+  self->redeem_timeout_ms = o->redeem_timeout_ms;
   return self;
 }

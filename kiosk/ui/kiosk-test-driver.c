@@ -237,15 +237,16 @@ cmd_scan_image(Driver *d, const char *path)
     reply_error(error->message);
     return;
   }
-  /* One frame with the code, then an empty one: the scanner reports the code
-   * once and forgets it, as when a visitor takes the ticket away. */
-  kiosk_app_push_frame(d->app, gray, width, height, width);
-  kiosk_app_wait_scanner(d->app);
-  memset(gray, 0xff, (gsize) width * (gsize) height);
+  /* Two empty frames first, so the scanner forgets the previous code (as when
+   * a visitor takes the ticket away), then the code's frame, not waited for:
+   * its latency is the camera path's alone. */
+  g_autofree guint8 *blank = g_malloc((gsize) width * (gsize) height);
+  memset(blank, 0xff, (gsize) width * (gsize) height);
   for (int i = 0; i < 2; i++) {
-    kiosk_app_push_frame(d->app, gray, width, height, width);
+    kiosk_app_push_frame(d->app, blank, width, height, width);
     kiosk_app_wait_scanner(d->app);
   }
+  kiosk_app_push_frame(d->app, gray, width, height, width);
   reply_ok();
 }
 

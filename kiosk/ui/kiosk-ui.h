@@ -11,6 +11,7 @@ typedef struct {
   gboolean fullscreen;
   gboolean test_driver;     /* commands on stdin, answers on stdout (tests/e2e) */
   double sync_interval_s;
+  long redeem_timeout_ms;   /* 0: the gate's default */
 } KioskUiOptions;
 
 /* Runs the app until it quits; returns the process exit status. */

@@ -45,13 +45,34 @@ kiosk_window_visible_texts(KioskWindow *self)
   return out;
 }
 
+static void
+after_paint(GdkFrameClock *clock, KioskWindow *self)
+{
+  gint64 now = g_get_monotonic_time();
+  for (guint i = 0; i < self->pending_frames->len; i++) {
+    gint64 latency = now - g_array_index(self->pending_frames, gint64, i);
+    g_array_append_val(self->latencies, latency);
+  }
+  g_array_set_size(self->pending_frames, 0);
+  g_signal_handlers_disconnect_by_func(clock, after_paint, self);
+}
+
+/* The latency ends when the verdict is on screen: after the next paint. */
 void
 kiosk_window_note_latency(KioskWindow *self, gint64 frame_time_us)
 {
   if (frame_time_us <= 0)
     return;
-  gint64 latency = g_get_monotonic_time() - frame_time_us;
-  g_array_append_val(self->latencies, latency);
+  GdkFrameClock *clock = gtk_widget_get_frame_clock(GTK_WIDGET(self));
+  if (clock == NULL) {
+    gint64 latency = g_get_monotonic_time() - frame_time_us;
+    g_array_append_val(self->latencies, latency);
+    return;
+  }
+  if (self->pending_frames->len == 0)
+    g_signal_connect_object(clock, "after-paint", G_CALLBACK(after_paint), self, G_CONNECT_DEFAULT);
+  g_array_append_val(self->pending_frames, frame_time_us);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
 gboolean

@@ -29,6 +29,7 @@ struct _KioskWindow {
   gboolean busy;          /* an engine request of the flow is under way */
   GPtrArray *present;     /* leaving: KioskVisitResult* from the engine */
   GArray *latencies;      /* gint64 us, frame to verdict on screen */
+  GArray *pending_frames; /* gint64 frame times waiting for the next paint */
   char *badge_path;       /* the last badge PDF, deleted when the flow ends */
   char *badge_dir;        /* where badges are written (and saved without a printer) */
   guint badge_flow;       /* a print result for an older flow is not shown */

@@ -395,6 +395,7 @@ kiosk_window_finalize(GObject *object)
   g_clear_object(&self->preview);
   g_clear_pointer(&self->present, g_ptr_array_unref);
   g_clear_pointer(&self->latencies, g_array_unref);
+  g_clear_pointer(&self->pending_frames, g_array_unref);
   wipe_buffer(self->code);
   wipe_buffer(self->pin);
   wipe_buffer(self->wedge);
@@ -475,6 +476,7 @@ kiosk_window_init(KioskWindow *self)
   self->pin = g_string_new(NULL);
   self->wedge = g_string_new(NULL);
   self->latencies = g_array_new(FALSE, FALSE, sizeof(gint64));
+  self->pending_frames = g_array_new(FALSE, FALSE, sizeof(gint64));
   self->last_activity_us = g_get_monotonic_time();
 
   GtkEventController *keys = gtk_event_controller_key_new();

@@ -332,11 +332,51 @@ visit_id(Fixture *f, const char *visitor)
   g_error("no visit of %s on the server", visitor);
 }
 
+/* The host's webhook: the notification test's receiver on a free loopback
+ * port, logging every delivery to @log. Returns the process; *out_url its URL. */
+static GSubprocess *
+start_receiver(Fixture *f, const char *log, char **out_url)
+{
+  g_autofree char *port_file = g_build_filename(f->tmp, "receiver.port", NULL);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *p = g_subprocess_new(G_SUBPROCESS_FLAGS_NONE, &error, "python3",
+                                    GK_SOURCE_DIR "/tests/integration/notify-receiver.py", "--port-file", port_file,
+                                    "--log", log, "--max-seconds", "300", NULL);
+  g_assert_no_error(error);
+  g_autofree char *port = NULL;
+  for (int i = 0; i < 200 && !g_file_get_contents(port_file, &port, NULL, NULL); i++)
+    g_usleep(50 * 1000);
+  g_assert_nonnull(port);
+  *out_url = g_strdup_printf("http://127.0.0.1:%s/hooks/yamada", g_strstrip(port));
+  return p;
+}
+
+/* Waits until the receiver logged a delivery whose body contains @needle. */
+static void
+assert_delivered(const char *log, const char *needle)
+{
+  for (int i = 0; i < 300; i++) {
+    g_autofree char *text = NULL;
+    if (g_file_get_contents(log, &text, NULL, NULL) && strstr(text, needle) != NULL)
+      return;
+    g_usleep(50 * 1000);
+  }
+  g_error("the host's webhook never received \"%s\"", needle);
+}
+
 static void
 test_reception(Fixture *f, gconstpointer data)
 {
   gint64 host = add_host(f, "{\"name\":\"山田 花子\",\"reading\":\"やまだ はなこ\",\"department\":\"総務部\"}");
   add_host(f, "{\"name\":\"John Smith\",\"reading\":\"じょん すみす\",\"department\":\"Sales\"}");
+  /* Yamada reads a webhook channel; John Smith has none. */
+  g_autofree char *hook_log = g_build_filename(f->tmp, "hook.log", NULL);
+  g_autofree char *hook_url = NULL;
+  g_autoptr(GSubprocess) receiver = start_receiver(f, hook_log, &hook_url);
+  g_autofree char *notify = g_strdup_printf("{\"host\":\"%" G_GINT64_FORMAT "\",\"channel\":\"webhook\","
+                                            "\"target\":\"%s\",\"language\":\"en\"}", host, hook_url);
+  g_autoptr(JsonNode) notify_reply = NULL;
+  g_assert_cmpint(admin(f, "POST", "/v1/notify/host", notify, &notify_reply), ==, 200);
   g_autofree char *dir = g_build_filename(f->tmp, "lobby", NULL);
   /* Invitations are issued days ahead: the kiosk's first sync brings them. */
   g_autofree char *png = g_build_filename(f->tmp, "ada.png", NULL);
@@ -377,6 +417,22 @@ test_reception(Fixture *f, gconstpointer data)
 
   walkin(app);
   g_assert_true(server_has_visit(f, "Grace Hopper"));
+  assert_delivered(hook_log, "Grace Hopper");
+
+  /* A host without a channel: the kiosk does not claim he was told. */
+  cmd(app, "action win.start-walkin");
+  wait_page(app, "walkin");
+  cmd(app, "type walkin_name Linus Smith");
+  cmd(app, "type walkin_company Example KK");
+  cmd(app, "type walkin_host_search John");
+  expect_text(app, "John Smith");
+  cmd(app, "choose 0");
+  cmd(app, "action win.walkin-next");
+  wait_page(app, "terms");
+  cmd(app, "action win.accept-terms");
+  g_autoptr(JsonNode) untold = wait_page(app, "done");
+  assert_shows(untold, "the reception desk will contact your host");
+  assert_not_shows(untold, "Your host has been notified.");
 
   /* QR check-in: the ticket's image enters the camera's scanner. */
   cmd(app, "action win.home");
@@ -388,6 +444,7 @@ test_reception(Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) done = wait_page(app, "done");
   assert_shows(done, "Welcome, Ada Lovelace");
   assert_shows(done, "Your host has been notified.");
+  assert_delivered(hook_log, "Ada Lovelace");
   shot(app, "qr-done");
   /* The same ticket again is refused with the reason. */
   cmd(app, "action win.start-qr");
@@ -450,6 +507,7 @@ test_reception(Fixture *f, gconstpointer data)
   shot(app, "admin-status");
   cmd(app, "action win.home");
 
+  g_subprocess_force_exit(receiver);
   /* Personal data leaves the screen when the flow ends. */
   g_autoptr(JsonNode) home = wait_page(app, "welcome");
   assert_not_shows(home, "Grace");
