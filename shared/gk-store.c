@@ -37,7 +37,43 @@ struct _GkStore {
   int lock_fd;
   GkVfsKey *key;
   gboolean attached;
+  GRecMutex *write_gate;  /* shared by this process's connections to db_path */
+  gboolean write_held;    /* this connection holds write_gate (BEGIN..COMMIT) */
 };
+
+/* One writer at a time per database file within this process. SQLite's busy
+ * handler waits by polling with sleeps, so under load a writer can starve past
+ * the busy timeout while others keep winning (a server under a burst of
+ * check-ins saw "database is locked"); a mutex queues this process's writers
+ * instead. Writers in other processes still meet the busy timeout. Gates live
+ * as long as the process (one per database path). */
+static GRecMutex *
+write_gate_for(const char *db_path)
+{
+  static GMutex gates_lock;
+  static GHashTable *gates;
+  g_mutex_lock(&gates_lock);
+  if (gates == NULL)
+    gates = g_hash_table_new(g_str_hash, g_str_equal);
+  GRecMutex *gate = g_hash_table_lookup(gates, db_path);
+  if (gate == NULL) {
+    gate = g_new0(GRecMutex, 1);
+    g_rec_mutex_init(gate);
+    g_hash_table_insert(gates, g_strdup(db_path), gate);
+  }
+  g_mutex_unlock(&gates_lock);
+  return gate;
+}
+
+static void
+release_write_gate(GkStore *store)
+{
+  /* Only once the connection is back in autocommit: the transaction is over. */
+  if (store->write_held && sqlite3_get_autocommit(store->db)) {
+    store->write_held = FALSE;
+    g_rec_mutex_unlock(store->write_gate);
+  }
+}
 
 typedef struct {
   guint n;
@@ -767,6 +803,8 @@ gk_store_open(const char *db_path, const char *kek_path, const GkMigration *migr
   s = g_new0(GkStore, 1);
   s->db_path = g_strdup(db_path);
   s->kek_path = g_strdup(kek_path);
+  g_autofree char *canonical = g_canonicalize_filename(db_path, NULL);
+  s->write_gate = write_gate_for(canonical);
   s->lock_fd = open_lock_file(db_path, error);
   if (s->lock_fd < 0 || !lock_or_fail(s->lock_fd, F_RDLCK, LOCK_USE, db_path, error))
     goto out;
@@ -823,13 +861,23 @@ gk_store_exec(GkStore *store, const char *sql, GError **error)
 gboolean
 gk_store_begin(GkStore *store, GError **error)
 {
-  return gk_store_exec(store, "BEGIN IMMEDIATE", error);
+  g_return_val_if_fail(store != NULL && store->db != NULL, FALSE);
+  if (!store->write_held) {
+    g_rec_mutex_lock(store->write_gate);
+    store->write_held = TRUE;
+  }
+  gboolean ok = gk_store_exec(store, "BEGIN IMMEDIATE", error);
+  release_write_gate(store);
+  return ok;
 }
 
 gboolean
 gk_store_commit(GkStore *store, GError **error)
 {
-  return gk_store_exec(store, "COMMIT", error);
+  g_return_val_if_fail(store != NULL && store->db != NULL, FALSE);
+  gboolean ok = gk_store_exec(store, "COMMIT", error);
+  release_write_gate(store);
+  return ok;
 }
 
 void
@@ -838,6 +886,8 @@ gk_store_rollback(GkStore *store)
   g_return_if_fail(store != NULL);
   if (store->db != NULL && !sqlite3_get_autocommit(store->db))
     sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+  if (store->db != NULL)
+    release_write_gate(store);
 }
 
 static gboolean
@@ -1003,6 +1053,12 @@ gk_store_close(GkStore *store)
 {
   if (store == NULL)
     return;
+  /* A transaction left open is rolled back by the disconnect: let the next
+   * writer in. */
+  if (store->write_held) {
+    store->write_held = FALSE;
+    g_rec_mutex_unlock(store->write_gate);
+  }
   /* close_v2: statements a caller forgot keep the connection until finalized. */
   store_disconnect(store, TRUE);
   if (store->lock_fd >= 0)

@@ -1152,14 +1152,17 @@ distinct_worker(gpointer data)
     t.valid_until = 1;
     t.text = (char *) "GK1:X";
     if (!srv_store_ticket_add(w->f->store, &t, &error)) {
+      g_printerr("ticket_add failed: %s\n", error->message);
       w->failures++;
       continue;
     }
     g_autofree char *ev = g_strdup_printf("c-%u", n);
     SrvRedeemOutcome o = { 0 };
     if (!srv_store_redeem(w->f->store, w->thread % 2 ? "dev-1" : "dev-2", w->f->site, t.id, ev, NOW, NOW, &o,
-                          &error))
+                          &error)) {
+      g_printerr("redeem failed: %s\n", error->message);
       w->failures++;
+    }
     else if (o.result == SRV_REDEEM_ACCEPTED)
       w->accepted++;
     srv_redeem_outcome_clear(&o);
@@ -1190,8 +1193,10 @@ race_worker(gpointer data)
   g_autofree char *ev = g_strdup_printf("race-%u-%u", r->round, r->w.thread);
   g_autofree char *dev = g_strdup_printf("dev-%u", r->w.thread + 1);
   SrvRedeemOutcome o = { 0 };
-  if (!srv_store_redeem(r->w.f->store, dev, r->w.f->site, r->ticket, ev, NOW, NOW, &o, &error))
+  if (!srv_store_redeem(r->w.f->store, dev, r->w.f->site, r->ticket, ev, NOW, NOW, &o, &error)) {
+    g_printerr("redeem failed: %s\n", error->message);
     r->w.failures++;
+  }
   else if (o.result == SRV_REDEEM_ACCEPTED)
     r->w.accepted++;
   else

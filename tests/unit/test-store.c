@@ -713,6 +713,68 @@ test_threads(Fixture *f, gconstpointer data)
   assert_integrity_ok(s);
 }
 
+/* Writers of one process queue for the write lock instead of failing: one
+ * transaction holds it longer than SQLite's busy timeout (10 s) and the
+ * others, started meanwhile, still commit once it is done. Before the
+ * in-process writer queue they failed with "database is locked" (under load
+ * the same happened to short transactions: SQLite's busy handler polls, so a
+ * waiter could lose every race for 10 s). */
+#define QUEUE_WAITERS 3
+#define QUEUE_HOLD_MS 10500
+
+typedef struct {
+  Fixture *f;
+  int id;
+  gint *failures;
+  GkStore *store;
+} QueueJob;
+
+static gpointer
+queue_writer(gpointer data)
+{
+  QueueJob *job = data;
+  g_autoptr(GError) error = NULL;
+  if (!gk_store_begin(job->store, &error)) {
+    g_printerr("writer %d: %s\n", job->id, error->message);
+    g_atomic_int_inc(job->failures);
+    return NULL;
+  }
+  g_autofree char *sql =
+    g_strdup_printf("INSERT INTO visits(code, note) VALUES('V%06d', '%s queued')", job->id, MARKER);
+  g_assert_cmpint(sqlite3_exec(gk_store_db(job->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  if (job->id == 0)
+    g_usleep(QUEUE_HOLD_MS * 1000);
+  if (!gk_store_commit(job->store, &error)) {
+    g_printerr("writer %d: %s\n", job->id, error->message);
+    g_atomic_int_inc(job->failures);
+    gk_store_rollback(job->store);
+  }
+  return NULL;
+}
+
+static void
+test_writer_queue(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  create_store(f);
+  gint failures = 0;
+  QueueJob jobs[QUEUE_WAITERS + 1];
+  GThread *threads[QUEUE_WAITERS + 1];
+  for (int i = 0; i <= QUEUE_WAITERS; i++) {
+    jobs[i] = (QueueJob) { f, i, &failures, open_store(f) };
+    threads[i] = g_thread_new("queued-writer", queue_writer, &jobs[i]);
+    if (i == 0)
+      g_usleep(200 * 1000); /* the long transaction begins first */
+  }
+  for (int i = 0; i <= QUEUE_WAITERS; i++) {
+    g_thread_join(threads[i]);
+    gk_store_close(jobs[i].store);
+  }
+  g_assert_cmpint(failures, ==, 0);
+  g_autoptr(GkStore) s = open_store(f);
+  g_assert_cmpint(read_all(s, &error), ==, QUEUE_WAITERS + 1);
+}
+
 static void
 test_processes(Fixture *f, gconstpointer data)
 {
@@ -1008,6 +1070,7 @@ main(int argc, char **argv)
   ADD("/shared/store/no-unsealed-files", test_no_unsealed_files);
   ADD("/shared/store/errors", test_errors);
   ADD("/shared/store/threads", test_threads);
+  ADD("/shared/store/writer-queue", test_writer_queue);
   ADD("/shared/store/processes", test_processes);
   ADD("/shared/store/crash", test_crash);
 #undef ADD
