@@ -73,6 +73,7 @@ typedef struct {
   char *name, *company, *purpose_text;
   gint64 host_id;
   gboolean terms_accepted;
+  GBytes *photo;         /* walk-in: the caller's (self-wiping) JPEG, or NULL */
 } Job;
 
 static void
@@ -85,6 +86,7 @@ job_free(Job *job)
   g_free(job->name);
   g_free(job->company);
   g_free(job->purpose_text);
+  g_clear_pointer(&job->photo, g_bytes_unref);
   g_free(job);
 }
 
@@ -288,7 +290,7 @@ run_visit(KioskEngine *self, Job *job, KioskEngineReply *reply, GError **error)
     break;
   case JOB_WALKIN: {
     KioskWalkin w = { .visitor_name = job->name, .company = job->company, .purpose = job->purpose_text,
-                      .host_id = job->host_id, .terms_accepted = job->terms_accepted };
+                      .host_id = job->host_id, .terms_accepted = job->terms_accepted, .photo = job->photo };
     ok = kiosk_visit_walkin(self->store, self->client, &w, &reply->visit, &local);
     break;
   }
@@ -586,6 +588,8 @@ kiosk_engine_walkin_async(KioskEngine *self, const KioskWalkin *w, GAsyncReadyCa
   job->purpose_text = g_strdup(w->purpose);
   job->host_id = w->host_id;
   job->terms_accepted = w->terms_accepted;
+  /* A reference, not a copy: the UI's bytes wipe themselves when the last one goes. */
+  job->photo = w->photo != NULL ? g_bytes_ref(w->photo) : NULL;
   submit(self, job, callback, user_data);
 }
 

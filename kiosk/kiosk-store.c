@@ -50,6 +50,13 @@ static const GkMigration migrations[] = {
     "CREATE INDEX visits_open ON visits (checked_out_at, checked_in_at);"
     "CREATE INDEX visits_ticket ON visits (ticket_id, checked_in_at);"
     "CREATE INDEX visits_checkin_event ON visits (checkin_event_id);" },
+  /* 3: walk-in photos (the site's "photo" setting), apart from the visit row so
+   * lists never read them. A photo leaves the device with its walk-in event and
+   * is deleted once the server acknowledged it, or by the retention purge.
+   * Personal data: visit_photos.jpeg. */
+  { 3,
+    "CREATE TABLE visit_photos (visit_id TEXT PRIMARY KEY,"
+    "  jpeg BLOB NOT NULL CHECK (length(jpeg) BETWEEN 1 AND 65536));" },
 };
 
 struct _KioskStore {
@@ -71,6 +78,11 @@ wrap(GkStore *gk)
   s->gk = gk;
   s->db = gk_store_db(gk);
   s->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
+  /* Deleted photos and names are overwritten with zeros, not left in free
+   * pages for anyone who later holds the key. */
+  int rc = sqlite3_exec(s->db, "PRAGMA secure_delete=ON", NULL, NULL, NULL);
+  if (rc != SQLITE_OK)
+    GK_LOG_WARN("kiosk.store.secure_delete", GK_STR("error", sqlite3_errstr(rc)));
   return s;
 }
 
@@ -709,7 +721,29 @@ kiosk_event_free(KioskEvent *e)
   g_free(e->visitor_name);
   g_free(e->company);
   g_free(e->purpose);
+  g_clear_pointer(&e->photo, g_bytes_unref);
   g_free(e);
+}
+
+static void
+wipe_free(gpointer data)
+{
+  GBytes *copy = data;
+  gsize len = 0;
+  /* g_bytes_new_take() below owns this buffer: writing to it is ours to do. */
+  gpointer p = (gpointer) g_bytes_get_data(copy, &len);
+  if (p != NULL)
+    memset(p, 0, len);
+  g_bytes_unref(copy);
+}
+
+GBytes *
+kiosk_bytes_new_wiped(const void *data, gsize len)
+{
+  GBytes *inner = g_bytes_new(data, len);
+  gsize n = 0;
+  gconstpointer p = g_bytes_get_data(inner, &n);
+  return g_bytes_new_with_free_func(p, n, wipe_free, inner);
 }
 
 char *
@@ -768,7 +802,21 @@ insert_visit(KioskStore *s, const KioskVisitRecord *v, GError **error)
   bind_text(st, 9, v->checkin_event_id);
   sqlite3_bind_int64(st, 10, v->checked_in_at);
   sqlite3_bind_int(st, 11, v->host_notified ? 1 : 0);
-  return run(s, st, error);
+  if (!run(s, st, error))
+    return FALSE;
+  if (v->photo == NULL)
+    return TRUE;
+  st = prep(s, "INSERT INTO visit_photos (visit_id, jpeg) VALUES (?1, ?2)", error);
+  if (st == NULL)
+    return FALSE;
+  gsize len = 0;
+  gconstpointer jpeg = g_bytes_get_data(v->photo, &len);
+  bind_text(st, 1, v->id);
+  sqlite3_bind_blob64(st, 2, jpeg, len, SQLITE_STATIC);
+  gboolean ok = run(s, st, error);
+  /* The statement is cached: it must not keep pointing at the caller's bytes. */
+  sqlite3_clear_bindings(st);
+  return ok;
 }
 
 gboolean
@@ -831,8 +879,9 @@ fail:
 /* A walk-in event carries its visitor's data, kept once, in the visit row. */
 #define PENDING_EVENT_SQL(condition)                                                                   \
   "SELECT e.id, e.kind, e.ticket_id, e.at, e.offline, e.reason, e.visit_id, v.visitor_name, v.company," \
-  " v.purpose, v.host_id, v.terms_accepted"                                                             \
+  " v.purpose, v.host_id, v.terms_accepted, p.jpeg"                                                     \
   " FROM events e LEFT JOIN visits v ON v.id = e.visit_id AND e.kind = 'walkin'"                      \
+  " LEFT JOIN visit_photos p ON p.visit_id = v.id"                                                    \
   " WHERE e.sent = 0" condition
 
 static KioskEvent *
@@ -851,6 +900,8 @@ read_event(sqlite3_stmt *st)
   e->purpose = g_strdup((const char *) sqlite3_column_text(st, 9));
   e->host_id = sqlite3_column_int64(st, 10);
   e->terms_accepted = sqlite3_column_int(st, 11) != 0;
+  if (sqlite3_column_type(st, 12) == SQLITE_BLOB)
+    e->photo = kiosk_bytes_new_wiped(sqlite3_column_blob(st, 12), (gsize) sqlite3_column_bytes(st, 12));
   return e;
 }
 
@@ -878,8 +929,18 @@ kiosk_store_pending_events(KioskStore *s, guint limit, GError **error)
   sqlite3_bind_int64(st, 1, limit);
   GPtrArray *list = g_ptr_array_new_with_free_func((GDestroyNotify) kiosk_event_free);
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+  gsize photo_bytes = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    /* Photos are large: the batch ends before the one that would make the
+     * push body too big for the server (the next batch starts with it). */
+    gsize photo = sqlite3_column_type(st, 12) == SQLITE_BLOB ? (gsize) sqlite3_column_bytes(st, 12) : 0;
+    if (list->len > 0 && photo_bytes + photo > KIOSK_STORE_PUSH_PHOTO_BYTES) {
+      rc = SQLITE_DONE;
+      break;
+    }
+    photo_bytes += photo;
     g_ptr_array_add(list, read_event(st));
+  }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {
     g_ptr_array_unref(list);
@@ -903,6 +964,14 @@ kiosk_store_mark_sent(KioskStore *s, const char *const *ids, guint n_ids, GError
       goto fail;
     /* The server has the check-in: it notifies the host. */
     st = prep(s, "UPDATE visits SET host_notified = 1 WHERE checkin_event_id = ?1", error);
+    if (st == NULL)
+      goto fail;
+    bind_text(st, 1, ids[i]);
+    if (!run(s, st, error))
+      goto fail;
+    /* ... and keeps the photo: the device has no further use for it. */
+    st = prep(s, "DELETE FROM visit_photos WHERE visit_id = (SELECT visit_id FROM events"
+                 " WHERE id = ?1 AND kind = 'walkin')", error);
     if (st == NULL)
       goto fail;
     bind_text(st, 1, ids[i]);
@@ -938,6 +1007,11 @@ kiosk_store_purge(KioskStore *s, gint64 now, GError **error)
   static const char *const sql[] = {
     purge_redemptions,
     "UPDATE tickets SET visitor = NULL WHERE visitor IS NOT NULL AND valid_until + ?2 < ?1",
+    /* Photos by the visit's retention even when their event still waits: a
+     * face is the most personal thing the device holds, and the walk-in itself
+     * still reaches the server (without it). Orphans (none expected) too. */
+    "DELETE FROM visit_photos WHERE visit_id NOT IN (SELECT id FROM visits"
+    " WHERE coalesce(checked_out_at, checked_in_at + 86400) + ?2 >= ?1)",
     /* Visits once they ended (or a day after a check-in nobody closed) plus the
      * retention; never one whose events still wait for the server (a walk-in's
      * data leaves the device only with its event). */

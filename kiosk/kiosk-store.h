@@ -132,9 +132,14 @@ typedef struct {
   char *purpose;
   gint64 host_id;    /* 0: none */
   gboolean terms_accepted;
+  GBytes *photo;     /* walkin: the visitor's JPEG (kiosk_bytes_new_wiped), or NULL */
 } KioskEvent;
 void kiosk_event_free(KioskEvent *event);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KioskEvent, kiosk_event_free)
+
+/* A copy of @data whose bytes are zeroed when the last reference goes: for
+ * visitor photos, which must not linger in freed memory. */
+GBytes *kiosk_bytes_new_wiped(const void *data, gsize len);
 
 /* A fresh event id: "evt-" + 128 random bits in hex (g_free). */
 char *kiosk_event_new_id(void);
@@ -158,6 +163,7 @@ typedef struct {
   const char *checkin_event_id; /* the event that opened it */
   gint64 checked_in_at;         /* device time */
   gboolean host_notified;       /* the server has the check-in */
+  GBytes *photo;                /* walk-ins: a JPEG, or NULL (kept until the check-in event is sent) */
 } KioskVisitRecord;
 
 /* kiosk_store_record_event() (skipped when @event is NULL) and the visit
@@ -175,16 +181,24 @@ gboolean kiosk_store_record_checkout(KioskStore *store, const KioskEvent *event,
 /* The queued event @id, or NULL: not queued (sent, or never made; @error
  * unset) or the store failed (@error set). */
 KioskEvent *kiosk_store_pending_event(KioskStore *store, const char *id, GError **error);
-/* The oldest unsent events, at most @limit (KioskEvent, owned by the array). */
+/* Photo bytes one push batch carries at most: the server takes 1 MiB bodies,
+ * and base64 makes 384 KiB of JPEG 512 KiB, leaving room for the rest. */
+#define KIOSK_STORE_PUSH_PHOTO_BYTES (384 * 1024)
+/* The oldest unsent events, at most @limit (KioskEvent, owned by the array);
+ * fewer when their photos would pass KIOSK_STORE_PUSH_PHOTO_BYTES (always at
+ * least one event). */
 GPtrArray *kiosk_store_pending_events(KioskStore *store, guint limit, GError **error);
-/* Marks these ids sent, in one transaction. */
+/* Marks these ids sent, in one transaction; a walk-in's photo is deleted with
+ * it (the server has it now, the device no longer needs it). */
 gboolean kiosk_store_mark_sent(KioskStore *store, const char *const *ids, guint n_ids, GError **error);
 gint64 kiosk_store_queue_length(KioskStore *store);
 
 /* Deletes personal data of tickets whose valid_until + the setting
  * "retention-hours" (default 24) is before @now (visitor names, their
  * redemptions), visits whose check-out (or check-in + 24 h) + retention is
- * before @now and whose events were all sent, and event rows already sent. */
+ * before @now and whose events were all sent, the photos of such visits even
+ * when unsent (the walk-in then reaches the server without its photo), and
+ * event rows already sent. */
 gboolean kiosk_store_purge(KioskStore *store, gint64 now, GError **error);
 
 G_END_DECLS

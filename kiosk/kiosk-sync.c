@@ -50,6 +50,14 @@ add_walkin_fields(JsonBuilder *b, const KioskEvent *e)
   }
   json_builder_set_member_name(b, "terms_accepted");
   json_builder_add_boolean_value(b, e->terms_accepted);
+  if (e->photo != NULL) {
+    gsize len = 0;
+    gconstpointer jpeg = g_bytes_get_data(e->photo, &len);
+    g_autofree char *b64 = g_base64_encode(jpeg, len);
+    json_builder_set_member_name(b, "photo");
+    json_builder_add_string_value(b, b64);
+    memset(b64, 0, strlen(b64));
+  }
 }
 
 static char *
@@ -115,8 +123,11 @@ push_batch(KioskStore *store, KioskClient *client, GPtrArray *events, gboolean r
   gint64 config_version = kiosk_store_get_meta_int(store, "config_version", 0);
   g_autofree char *body = push_body(events, kiosk_store_queue_length(store), config_version);
   g_autoptr(JsonNode) root = NULL;
-  if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/sync/push", body, timeout_ms, NULL, &root,
-                            NULL, NULL, error))
+  gboolean answered = kiosk_client_request(client, KIOSK_PORT_DEVICE, "POST", "/v1/sync/push", body, timeout_ms,
+                                           NULL, &root, NULL, NULL, error);
+  /* Visitor data and photos go no further than this request. */
+  memset(body, 0, strlen(body));
+  if (!answered)
     return FALSE;
   gint64 local = now_ms();
   JsonObject *o = json_node_get_object(root);
@@ -192,7 +203,11 @@ kiosk_sync_push(KioskStore *store, KioskClient *client, long timeout_ms, KioskSy
       return TRUE;
     if (!push_batch(store, client, events, report, timeout_ms, summary, error))
       return FALSE;
-    if (events->len < KIOSK_SYNC_PUSH_BATCH)
+    /* A short batch means the queue is empty, unless photos cut it short. */
+    gboolean photos = FALSE;
+    for (guint i = 0; i < events->len && !photos; i++)
+      photos = ((KioskEvent *) events->pdata[i])->photo != NULL;
+    if (events->len < KIOSK_SYNC_PUSH_BATCH && !photos)
       return TRUE;
   }
 }

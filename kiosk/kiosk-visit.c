@@ -296,6 +296,15 @@ empty_to_null(const char *s)
 }
 
 gboolean
+kiosk_visit_photo_ok(GBytes *photo)
+{
+  gsize len = 0;
+  const guint8 *p = photo != NULL ? g_bytes_get_data(photo, &len) : NULL;
+  return p != NULL && len >= 5 && len <= KIOSK_VISIT_PHOTO_MAX && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff &&
+         p[len - 2] == 0xff && p[len - 1] == 0xd9;
+}
+
+gboolean
 kiosk_visit_walkin(KioskStore *store, KioskClient *client, const KioskWalkin *w, KioskVisitResult *out,
                    GError **error)
 {
@@ -327,6 +336,11 @@ kiosk_visit_walkin(KioskStore *store, KioskClient *client, const KioskWalkin *w,
   g_autofree char *terms = kiosk_settings_get(store, "terms-text");
   if (terms != NULL && terms[0] != '\0' && !w->terms_accepted)
     return visit_error(error, KIOSK_VISIT_ERROR_INVALID, "the terms were not accepted");
+  /* Optional even where the site takes photos: a kiosk without a working
+   * camera must still let the visitor in. */
+  if (w->photo != NULL && !kiosk_visit_photo_ok(w->photo))
+    return visit_error(error, KIOSK_VISIT_ERROR_INVALID, "the photo is not a JPEG of at most %d bytes",
+                       KIOSK_VISIT_PHOTO_MAX);
 
   g_autofree char *visit_id = gk_visit_id_new();
   g_autofree char *event_id = kiosk_event_new_id();
@@ -343,6 +357,7 @@ kiosk_visit_walkin(KioskStore *store, KioskClient *client, const KioskWalkin *w,
     .terms_accepted = w->terms_accepted,
     .checkin_event_id = event_id,
     .checked_in_at = at,
+    .photo = w->photo,
   };
   if (!kiosk_store_record_visit(store, &ev, FALSE, FALSE, NULL, NULL, 0, &v, error))
     return FALSE;
@@ -352,7 +367,8 @@ kiosk_visit_walkin(KioskStore *store, KioskClient *client, const KioskWalkin *w,
   out->host_name = g_steal_pointer(&host);
   out->at = at;
   deliver(store, client, event_id, out);
-  GK_LOG_INFO("kiosk.visit.walkin", GK_STR("visit", visit_id), GK_BOOL("host_notified", out->host_notified));
+  GK_LOG_INFO("kiosk.visit.walkin", GK_STR("visit", visit_id), GK_BOOL("host_notified", out->host_notified),
+              GK_BOOL("image", w->photo != NULL));
   return TRUE;
 }
 

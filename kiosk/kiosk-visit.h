@@ -33,6 +33,8 @@ typedef enum {
 #define KIOSK_RECEPTION_CODE_FIRST_LOCK 30
 /* The badge QR text: this prefix + the visit id. */
 #define KIOSK_BADGE_PREFIX "GKB1:"
+/* A walk-in photo is a JPEG of at most this many bytes (the server's limit). */
+#define KIOSK_VISIT_PHOTO_MAX (64 * 1024)
 
 /* A staff member in the synced directory: only what the kiosk may show. */
 typedef struct {
@@ -57,7 +59,13 @@ typedef struct {
   const char *purpose;       /* idem */
   gint64 host_id;            /* required */
   gboolean terms_accepted;   /* the terms/NDA screen was accepted */
+  GBytes *photo;             /* NULL, or the visitor's photo (sites with "photo"):
+                              * a JPEG of at most KIOSK_VISIT_PHOTO_MAX bytes */
 } KioskWalkin;
+
+/* TRUE for 1..KIOSK_VISIT_PHOTO_MAX bytes that start with a JPEG SOI marker
+ * (FF D8 FF) and end with EOI (FF D9): what the server accepts. */
+gboolean kiosk_visit_photo_ok(GBytes *photo);
 
 /* The outcome of a visit step, for the done screen and the badge. */
 typedef struct {
@@ -73,9 +81,10 @@ typedef struct {
 void kiosk_visit_result_clear(KioskVisitResult *result);
 
 /* Registers a walk-in: validates, records a durable "walkin" event (visitor
- * data, host, terms acceptance) and tries to deliver it at once through
+ * data, host, terms acceptance, photo) and tries to deliver it at once through
  * @client (NULL: offline). Returns FALSE with INVALID/NO_HOST and records
- * nothing on bad input. */
+ * nothing on bad input. The store keeps a copy of the photo only until the
+ * server acknowledged the event. */
 gboolean kiosk_visit_walkin(KioskStore *store, KioskClient *client, const KioskWalkin *walkin,
                             KioskVisitResult *out, GError **error);
 

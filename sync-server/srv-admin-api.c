@@ -1,5 +1,6 @@
-/* Admin-port routes: sign-in and sessions, role rights (deny by default),
- * hosts, tickets, enrollment codes and enrollment, devices, check-ins, alerts. */
+/* Admin-port routes: role rights (deny by default), the per-site view route
+ * handlers get, hosts, tickets, enrollment codes and enrollment, devices,
+ * check-ins, alerts. Sign-in and sessions are srv-auth.c's. */
 #include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
@@ -10,12 +11,16 @@
 #include "gk-visit.h"
 #include "srv-api.h"
 #include "srv-app-private.h"
+#include "srv-account-api.h"
 #include "srv-app.h"
+#include "srv-audit.h"
+#include "srv-auth.h"
 #include "srv-device-settings.h"
+#include "srv-invite.h"
 #include "srv-notify-api.h"
+#include "srv-notify-sender.h"
+#include "srv-outbox.h"
 #include "srv-visit.h"
-
-#define SESSION_TOKEN_BYTES 32
 
 /* ---- roles and rights ---------------------------------------------------------- */
 
@@ -31,6 +36,12 @@ typedef enum {
   RIGHT_VISITS_READ,    /* visitors' names and companies: personal data */
   RIGHT_NOTIFY_READ,    /* notification settings and the outbox (no secrets) */
   RIGHT_NOTIFY_MANAGE,  /* change where notifications go; retry failed ones */
+  RIGHT_AUDIT_READ,     /* the audit log: list, verify, CSV export (srv-audit.c) */
+  RIGHT_ACCOUNTS_READ,  /* accounts acting on the site, allow-lists */
+  RIGHT_ACCOUNTS_MANAGE, /* add accounts, roles, disable, resets (delegation: srv-account-api.c) */
+  RIGHT_ALLOWLIST_MANAGE, /* IP allow-lists of the caller's sites and of accounts it manages */
+  RIGHT_SITES_MANAGE,   /* add sites: owners only */
+  RIGHT_VISIT_PHOTOS,   /* walk-in photos: faces, for the people who meet visitors */
 } Right;
 
 /* Deny by default: a role has exactly the rights listed here. */
@@ -40,12 +51,13 @@ static const struct {
 } role_rights[] = {
 #define R(x) (1u << (x))
   { "owner", ~0u },
-  { "admin", ~0u },
+  { "admin", ~0u & ~R(RIGHT_SITES_MANAGE) },
   { "receptionist", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_TICKETS_ISSUE) | R(RIGHT_CHECKINS_READ) |
-                        R(RIGHT_VISITS_READ) },
+                        R(RIGHT_VISITS_READ) | R(RIGHT_VISIT_PHOTOS) },
   { "security", R(RIGHT_ANY) | R(RIGHT_DEVICES_READ) | R(RIGHT_CHECKINS_READ) | R(RIGHT_ALERTS_READ) },
   { "auditor", R(RIGHT_ANY) | R(RIGHT_HOSTS_READ) | R(RIGHT_DEVICES_READ) | R(RIGHT_CHECKINS_READ) |
-                   R(RIGHT_ALERTS_READ) | R(RIGHT_VISITS_READ) | R(RIGHT_NOTIFY_READ) },
+                   R(RIGHT_ALERTS_READ) | R(RIGHT_VISITS_READ) | R(RIGHT_NOTIFY_READ) | R(RIGHT_AUDIT_READ) |
+                   R(RIGHT_ACCOUNTS_READ) },
 #undef R
 };
 
@@ -99,164 +111,6 @@ srv_response_take_pem(SrvResponse *response, const char *pem)
   response->status = 200;
   response->content_type = g_strdup("application/x-pem-file");
   response->body = g_bytes_new(pem, strlen(pem));
-}
-
-/* Each Argon2id run takes 19 MiB and tens of milliseconds on a worker that
- * device requests share; at most this many run at once, so a burst of sign-in
- * attempts cannot starve the gates. */
-#define MAX_CONCURRENT_HASHES 2
-static GMutex hash_lock;
-static GCond hash_cond;
-static guint hashes_running;
-
-static void
-hash_slot_take(void)
-{
-  g_mutex_lock(&hash_lock);
-  while (hashes_running >= MAX_CONCURRENT_HASHES)
-    g_cond_wait(&hash_cond, &hash_lock);
-  hashes_running++;
-  g_mutex_unlock(&hash_lock);
-}
-
-static void
-hash_slot_give(void)
-{
-  g_mutex_lock(&hash_lock);
-  hashes_running--;
-  g_cond_signal(&hash_cond);
-  g_mutex_unlock(&hash_lock);
-}
-
-/* ---- sign-in ---------------------------------------------------------------------- */
-
-/* Verifying against a fixed hash when the account does not exist keeps the
- * answer time the same, so the time does not tell which names exist. */
-static const char *
-dummy_hash(void)
-{
-  static gsize once;
-  static char *hash;
-  if (g_once_init_enter(&once)) {
-    hash = gk_password_hash("not-a-real-password-9X!", NULL);
-    g_once_init_leave(&once, 1);
-  }
-  return hash;
-}
-
-static void
-handle_login(SrvApp *app, const SrvRequest *request, SrvResponse *response)
-{
-  static const GkJsonField fields[] = {
-    { "username", GK_JSON_STRING, TRUE, 1, 64 },
-    { "password", GK_JSON_STRING, TRUE, 1, 128 },
-    { "new_password", GK_JSON_STRING, FALSE, 1, 128 },
-  };
-  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
-  if (body == NULL)
-    return;
-  JsonObject *o = json_node_get_object(body);
-  const char *username = gk_json_get_string(o, "username", "");
-  const char *new_password = gk_json_get_string(o, "new_password", NULL);
-  g_autoptr(GError) error = NULL;
-  SrvAccount account = { 0 };
-
-  gboolean found = srv_store_account_get(app->store, username, &account, &error);
-  if (!found && !g_error_matches(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND)) {
-    srv_api_reply_error(response, error);
-    return;
-  }
-  hash_slot_take();
-  gboolean ok = gk_password_verify(found ? account.password_hash : dummy_hash(), gk_json_get_string(o, "password", ""));
-  hash_slot_give();
-  if (!found || !ok) {
-    GK_LOG_WARN("auth.login_failed", GK_STR("ip", request->peer_ip), GK_STR("user", found ? username : "(unknown)"));
-    srv_response_set_error(response, 401, "bad-credentials", "wrong user name or password");
-    srv_account_clear(&account);
-    return;
-  }
-
-  if (account.must_change_password || new_password != NULL) {
-    if (new_password == NULL) {
-      srv_response_set_error(response, 403, "password-change-required",
-                             "this password must be changed before anything else: send new_password");
-      srv_account_clear(&account);
-      return;
-    }
-    g_clear_error(&error);
-    if (!gk_password_check_policy(new_password, &error) ||
-        strcmp(new_password, gk_json_get_string(o, "password", "")) == 0) {
-      srv_response_set_error(response, 400, "weak-password",
-                             error ? error->message : "the new password must differ from the old one");
-      srv_account_clear(&account);
-      return;
-    }
-    hash_slot_take();
-    g_autofree char *hash = gk_password_hash(new_password, &error);
-    hash_slot_give();
-    if (hash == NULL || !srv_store_account_set_password(app->store, account.id, hash, &error)) {
-      srv_api_reply_error(response, error);
-      srv_account_clear(&account);
-      return;
-    }
-    if (account.must_change_password && strcmp(account.username, SRV_OWNER_USERNAME) == 0) {
-      /* The one-time password is spent: it must not stay readable on disk. */
-      g_autofree char *pw_file = g_build_filename(app->data_dir, SRV_DATA_OWNER_PW, NULL);
-      g_unlink(pw_file);
-    }
-    account.must_change_password = FALSE;
-    GK_LOG_INFO("auth.password_changed", GK_STR("user", username));
-  }
-
-  guint8 raw[SESSION_TOKEN_BYTES];
-  randombytes_buf(raw, sizeof raw);
-  char token[sodium_base64_ENCODED_LEN(SESSION_TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-  sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  sodium_memzero(raw, sizeof raw);
-  guint8 hash[32];
-  token_hash(token, hash);
-  if (!srv_store_session_add(app->store, hash, account.id, request->peer_ip, srv_api_now(), &error)) {
-    sodium_memzero(token, sizeof token);
-    srv_api_reply_error(response, error);
-    srv_account_clear(&account);
-    return;
-  }
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  add_str(b, "token", token);
-  json_builder_set_member_name(b, "must_change_password");
-  json_builder_add_boolean_value(b, FALSE);
-  add_str(b, "role", account.role);
-  json_builder_end_object(b);
-  srv_api_reply(response, 200, b);
-  sodium_memzero(token, sizeof token);
-  GK_LOG_INFO("auth.login", GK_STR("user", username), GK_STR("ip", request->peer_ip));
-  srv_account_clear(&account);
-}
-
-/* Finds the live session behind the bearer token. */
-static gboolean
-authenticate(SrvApp *app, const SrvRequest *request, SrvResponse *response, SrvAccount *account, guint8 hash[32])
-{
-  const char *token = srv_api_bearer(request);
-  g_autoptr(GError) error = NULL;
-  gint64 account_id;
-  if (token == NULL || strlen(token) > 128) {
-    srv_response_set_error(response, 401, "unauthenticated", "sign in first (genkanctl login)");
-    return FALSE;
-  }
-  token_hash(token, hash);
-  gint64 idle = gk_config_get_int(app->config, "sessions.idle-minutes") * 60;
-  gint64 age = gk_config_get_int(app->config, "sessions.max-hours") * 3600;
-  if (!srv_store_session_touch(app->store, hash, srv_api_now(), age, idle, &account_id, &error) ||
-      !srv_store_account_get_by_id(app->store, account_id, account, &error)) {
-    if (g_error_matches(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND))
-      srv_response_set_error(response, 401, "unauthenticated", "the session has expired or ended; sign in again");
-    else
-      srv_api_reply_error(response, error);
-    return FALSE;
-  }
-  return TRUE;
 }
 
 /* ---- hosts ------------------------------------------------------------------------- */
@@ -369,6 +223,7 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
     { "purpose", GK_JSON_STRING, FALSE, 0, GK_VISIT_PURPOSE_MAX },
     { "labels", GK_JSON_ARRAY, FALSE, 0, SRV_TICKET_LABELS_MAX },
     { "reception_code", GK_JSON_BOOL, FALSE, 0, 0 },
+    { "visitor_email", GK_JSON_STRING, FALSE, 1, 254 },
   };
   g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
   if (body == NULL)
@@ -386,6 +241,13 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   }
   if (json_object_has_member(o, "labels") && !ticket_labels(json_object_get_array_member(o, "labels"), &labels, &error)) {
     srv_response_set_error(response, 400, "bad-request", error->message);
+    return;
+  }
+  /* The invitation e-mail is queued with the ticket, so a bad address stops both. */
+  const char *visitor_email = gk_json_get_string(o, "visitor_email", NULL);
+  if (visitor_email != NULL && !srv_invite_address_check(app->config, visitor_email, &error)) {
+    g_autofree char *message = g_strdup_printf("body.visitor_email: %s", error->message);
+    srv_response_set_error(response, 400, "bad-request", message);
     return;
   }
 
@@ -431,6 +293,9 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   };
   memcpy(row.id, ticket.id, 16);
   srv_host_clear(&host);
+  g_autofree char *invitation_id = visitor_email != NULL ? srv_outbox_new_id() : NULL;
+  SrvInvitation invitation = { .notification_id = invitation_id, .email = visitor_email };
+  row.invitation = visitor_email != NULL ? &invitation : NULL;
   /* The code is shown once, here; the store keeps only its hash. A code that a
    * live ticket of the site holds is drawn again (rare: 10^8 codes). */
   g_autofree char *code = NULL;
@@ -441,6 +306,7 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
       code = gk_reception_code_new();
       row.has_code = TRUE;
       gk_reception_code_hash(app->site_id, code, row.code_hash);
+      invitation.reception_code = code;
     }
     g_clear_error(&error);
     if (srv_store_ticket_add(app->store, &row, &error))
@@ -459,12 +325,17 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   add_int(b, "valid_until", ticket.valid_until);
   if (code != NULL)
     add_str(b, "reception_code", code);
+  if (invitation_id != NULL)
+    add_str(b, "invitation_id", invitation_id);
   json_builder_end_object(b);
   srv_api_reply(response, 201, b);
   if (code != NULL)
     sodium_memzero(code, strlen(code));
+  if (invitation_id != NULL)
+    srv_notify_sender_wake(app->notify);
+  /* The notification id, never the visitor's address. */
   GK_LOG_INFO("ticket.issued", GK_STR("ticket", hex), GK_BOOL("multi", ticket.flags & GK_TICKET_FLAG_MULTI_ENTRY),
-              GK_BOOL("reception_code", code != NULL));
+              GK_BOOL("reception_code", code != NULL), GK_STR("invitation", invitation_id ? invitation_id : "none"));
 }
 
 /* ---- enrollment ---------------------------------------------------------------------- */
@@ -625,18 +496,40 @@ handle_device_list(SrvApp *app, const SrvRequest *request, SrvResponse *response
   srv_api_reply(response, 200, b);
 }
 
-static void
-handle_device_revoke(SrvApp *app, const char *id, const SrvAccount *actor, SrvResponse *response)
+/* TRUE when device @id belongs to the request's site; else answers 404: for
+ * this caller a device of another site does not exist. */
+static gboolean
+device_of_site(SrvApp *app, const char *id, SrvResponse *response)
 {
   SrvDevice device = { 0 };
   g_autoptr(GError) error = NULL;
+  if (!srv_store_device_get(app->store, id, &device, &error)) {
+    srv_api_reply_error(response, error);
+    return FALSE;
+  }
+  gboolean ours = device.site_id == app->site_id;
+  srv_device_clear(&device);
+  if (!ours)
+    srv_response_set_error(response, 404, "not-found", "no such device");
+  return ours;
+}
+
+static void
+handle_device_revoke(SrvApp *app, SrvAuthContext *ctx, const char *id, const SrvRequest *request,
+                     SrvResponse *response)
+{
+  SrvDevice device = { 0 };
+  g_autoptr(GError) error = NULL;
+  if (!device_of_site(app, id, response))
+    return;
   if (!srv_store_device_revoke(app->store, id, srv_api_now(), &device, &error)) {
     srv_api_reply_error(response, error);
     return;
   }
   if (device.serial != NULL) {
-    /* New handshakes are refused from now on, and live connections dropped. */
-    srv_app_mark_revoked(app, device.serial);
+    /* New handshakes are refused from now on, and live connections dropped.
+     * The revocation set is the application's own, not the view's. */
+    srv_app_mark_revoked(ctx->server, device.serial);
     gsize len;
     const guint8 *serial = g_bytes_get_data(device.serial, &len);
     if (app->loop != NULL && len > 0)
@@ -648,7 +541,7 @@ handle_device_revoke(SrvApp *app, const char *id, const SrvAccount *actor, SrvRe
   add_int(b, "revoked_at", device.revoked_at);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
-  GK_LOG_INFO("device.revoked", GK_STR("device", device.id), GK_STR("by", actor->username));
+  GK_LOG_INFO("device.revoked", GK_STR("device", device.id), GK_STR("by", ctx->account.username));
   srv_device_clear(&device);
 }
 
@@ -657,6 +550,8 @@ reply_device_settings(SrvApp *app, const char *id, SrvResponse *response)
 {
   SrvDevice device = { 0 };
   g_autoptr(GError) error = NULL;
+  if (!device_of_site(app, id, response))
+    return;
   if (!srv_store_device_get(app->store, id, &device, &error)) {
     srv_api_reply_error(response, error);
     return;
@@ -685,7 +580,14 @@ reply_device_settings(SrvApp *app, const char *id, SrvResponse *response)
 }
 
 static void
-handle_device_settings_set(SrvApp *app, const char *id, const SrvRequest *request, const SrvAccount *actor,
+handle_device_settings_get(SrvApp *app, SrvAuthContext *ctx, const char *id, const SrvRequest *request,
+                           SrvResponse *response)
+{
+  reply_device_settings(app, id, response);
+}
+
+static void
+handle_device_settings_set(SrvApp *app, SrvAuthContext *ctx, const char *id, const SrvRequest *request,
                            SrvResponse *response)
 {
   static const GkJsonField fields[] = {
@@ -709,13 +611,15 @@ handle_device_settings_set(SrvApp *app, const char *id, const SrvRequest *reques
   g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func(g_free);
   gint64 version = 0;
+  if (!device_of_site(app, id, response))
+    return;
   if (!srv_device_settings_prepare(wanted, keys, values, &error) ||
       !srv_store_device_settings_set(app->store, id, (const char *const *) keys->pdata,
                                      (const char *const *) values->pdata, keys->len, &version, &error)) {
     srv_api_reply_error(response, error);
     return;
   }
-  GK_LOG_INFO("device.settings_changed", GK_STR("device", id), GK_STR("by", actor->username),
+  GK_LOG_INFO("device.settings_changed", GK_STR("device", id), GK_STR("by", ctx->account.username),
               GK_INT("config_version", version), GK_UINT("keys", keys->len));
   reply_device_settings(app, id, response);
 }
@@ -806,12 +710,32 @@ handle_alert_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
 /* ---- routing ---------------------------------------------------------------------------- */
 
 typedef void (*PlainHandler)(SrvApp *app, const SrvRequest *request, SrvResponse *response);
+/* For routes that need the caller or a path segment ("*"). */
+typedef SrvAccountApiHandler CallHandler;
 
+static void
+handle_notify_set(SrvApp *app, SrvAuthContext *ctx, const char *scope, const SrvRequest *request,
+                  SrvResponse *response)
+{
+  srv_notify_api_settings_set(app, scope, request, ctx->account.username, response);
+}
+
+static void
+handle_notify_retry(SrvApp *app, SrvAuthContext *ctx, const char *id, const SrvRequest *request,
+                    SrvResponse *response)
+{
+  srv_notify_api_retry(app, id, ctx->account.username, response);
+}
+
+/* Every route that needs a session, with the right it takes (deny by default:
+ * a route not listed here is 404, a right not in the role's set is 403). A
+ * route has either a plain handler or a call handler. */
 static const struct {
   SrvHttpMethod method;
   const char *pattern;
   Right right;
   PlainHandler handler;
+  CallHandler call;
 } routes[] = {
   { SRV_HTTP_METHOD_GET, "v1/hosts", RIGHT_HOSTS_READ, handle_host_list },
   { SRV_HTTP_METHOD_POST, "v1/hosts", RIGHT_HOSTS_WRITE, handle_host_add },
@@ -821,89 +745,120 @@ static const struct {
   { SRV_HTTP_METHOD_GET, "v1/checkins", RIGHT_CHECKINS_READ, handle_checkin_list },
   { SRV_HTTP_METHOD_GET, "v1/alerts", RIGHT_ALERTS_READ, handle_alert_list },
   { SRV_HTTP_METHOD_GET, "v1/visits", RIGHT_VISITS_READ, srv_visit_handle_list },
+  { SRV_HTTP_METHOD_GET, "v1/visits/*/photo", RIGHT_VISIT_PHOTOS, srv_visit_handle_photo },
   { SRV_HTTP_METHOD_GET, "v1/notify", RIGHT_NOTIFY_READ, srv_notify_api_settings_list },
   { SRV_HTTP_METHOD_GET, "v1/notifications", RIGHT_NOTIFY_READ, srv_notify_api_list },
+  { SRV_HTTP_METHOD_GET, "v1/audit", RIGHT_AUDIT_READ, srv_audit_handle_list },
+  { SRV_HTTP_METHOD_GET, "v1/audit/verify", RIGHT_AUDIT_READ, srv_audit_handle_verify },
+  { SRV_HTTP_METHOD_GET, "v1/audit/export", RIGHT_AUDIT_READ, srv_audit_handle_export },
+  { SRV_HTTP_METHOD_GET, "v1/devices/*/config", RIGHT_DEVICES_READ, NULL, handle_device_settings_get },
+  { SRV_HTTP_METHOD_POST, "v1/devices/*/config", RIGHT_DEVICES_MANAGE, NULL, handle_device_settings_set },
+  { SRV_HTTP_METHOD_POST, "v1/devices/*/revoke", RIGHT_DEVICES_MANAGE, NULL, handle_device_revoke },
+  { SRV_HTTP_METHOD_POST, "v1/notify/*", RIGHT_NOTIFY_MANAGE, NULL, handle_notify_set },
+  { SRV_HTTP_METHOD_POST, "v1/notifications/*/retry", RIGHT_NOTIFY_MANAGE, NULL, handle_notify_retry },
+  { SRV_HTTP_METHOD_GET, "v1/accounts", RIGHT_ACCOUNTS_READ, NULL, srv_account_api_list },
+  { SRV_HTTP_METHOD_POST, "v1/accounts", RIGHT_ACCOUNTS_MANAGE, NULL, srv_account_api_add },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/role", RIGHT_ACCOUNTS_MANAGE, NULL, srv_account_api_set_role },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/disable", RIGHT_ACCOUNTS_MANAGE, NULL, srv_account_api_disable },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/enable", RIGHT_ACCOUNTS_MANAGE, NULL, srv_account_api_enable },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/reset-password", RIGHT_ACCOUNTS_MANAGE, NULL,
+    srv_account_api_reset_password },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/totp/reset", RIGHT_ACCOUNTS_MANAGE, NULL, srv_account_api_totp_reset },
+  { SRV_HTTP_METHOD_GET, "v1/accounts/*/allow-list", RIGHT_ACCOUNTS_READ, NULL, srv_account_api_allow_get },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/allow-list", RIGHT_ALLOWLIST_MANAGE, NULL, srv_account_api_allow_set },
+  { SRV_HTTP_METHOD_GET, "v1/sites", RIGHT_ANY, NULL, srv_account_api_site_list },
+  { SRV_HTTP_METHOD_POST, "v1/sites", RIGHT_SITES_MANAGE, NULL, srv_account_api_site_add },
+  { SRV_HTTP_METHOD_GET, "v1/sites/*/allow-list", RIGHT_ACCOUNTS_READ, NULL, srv_account_api_site_allow_get },
+  { SRV_HTTP_METHOD_POST, "v1/sites/*/allow-list", RIGHT_ALLOWLIST_MANAGE, NULL, srv_account_api_site_allow_set },
 };
+
+guint
+srv_admin_api_route_count(void)
+{
+  return G_N_ELEMENTS(routes);
+}
+
+void
+srv_admin_api_route(guint i, SrvHttpMethod *out_method, const char **out_pattern)
+{
+  g_return_if_fail(i < G_N_ELEMENTS(routes));
+  *out_method = routes[i].method;
+  *out_pattern = routes[i].pattern;
+}
 
 static void
 dispatch_signed_in(SrvApp *app, char **seg, const SrvRequest *request, SrvResponse *response)
 {
-  SrvAccount account = { 0 };
-  guint8 session[32];
-  if (!authenticate(app, request, response, &account, session))
+  SrvAuthContext ctx;
+  if (!srv_auth_request(app, request, response, &ctx)) {
+    srv_auth_context_clear(&ctx);
     return;
+  }
+  srv_audit_request_actor(SRV_AUDIT_ACTOR_ACCOUNT, ctx.account.username);
   SrvHttpMethod method = request->http->method;
   const char *wild = NULL;
 
-  if (srv_api_path_match(seg, "v1/logout", NULL) && method == SRV_HTTP_METHOD_POST) {
+  if (srv_api_path_match(seg, "v1/logout", NULL)) {
     g_autoptr(GError) error = NULL;
-    if (srv_store_session_delete(app->store, session, &error))
+    if (method != SRV_HTTP_METHOD_POST)
+      srv_response_set_error(response, 405, "method-not-allowed", NULL);
+    else if (srv_store_session_delete(app->store, ctx.session_hash, &error))
       srv_response_take_json(response, 200, g_strdup("{}"));
     else
       srv_api_reply_error(response, error);
     goto out;
   }
-  if (account.must_change_password) {
+  if (srv_auth_dispatch_self(app, seg, request, &ctx, response))
+    goto out;
+  if (ctx.account.must_change_password) {
     srv_response_set_error(response, 403, "password-change-required", "change the password first");
     goto out;
   }
-  if (srv_api_path_match(seg, "v1/devices/*/config", &wild) &&
-      (method == SRV_HTTP_METHOD_GET || method == SRV_HTTP_METHOD_POST)) {
-    gboolean write = method == SRV_HTTP_METHOD_POST;
-    if (!role_has(account.role, write ? RIGHT_DEVICES_MANAGE : RIGHT_DEVICES_READ))
-      srv_response_set_error(response, 403, "forbidden", "this account may not do that to devices");
-    else if (write)
-      handle_device_settings_set(app, wild, request, &account, response);
-    else
-      reply_device_settings(app, wild, response);
+  if (ctx.enroll_only) {
+    srv_response_set_error(response, 403, "totp-enrollment-required",
+                           "owners and admins sign in with a second factor: set it up first "
+                           "(genkanctl account totp enroll)");
     goto out;
   }
-  if (srv_api_path_match(seg, "v1/devices/*/revoke", &wild) && method == SRV_HTTP_METHOD_POST) {
-    if (!role_has(account.role, RIGHT_DEVICES_MANAGE))
-      srv_response_set_error(response, 403, "forbidden", "this account may not manage devices");
-    else
-      handle_device_revoke(app, wild, &account, response);
-    goto out;
-  }
-  if ((srv_api_path_match(seg, "v1/notify/*", &wild) || srv_api_path_match(seg, "v1/notifications/*/retry", &wild)) &&
-      method == SRV_HTTP_METHOD_POST) {
-    if (!role_has(account.role, RIGHT_NOTIFY_MANAGE))
-      srv_response_set_error(response, 403, "forbidden", "this account may not manage notifications");
-    else if (srv_api_path_match(seg, "v1/notify/*", NULL))
-      srv_notify_api_settings_set(app, wild, request, account.username, response);
-    else
-      srv_notify_api_retry(app, wild, account.username, response);
-    goto out;
-  }
+  /* Handlers read app->site_id: each request gets a view of the application
+   * whose site is the one srv_auth_request() found the account may act on, so
+   * no handler can reach another site's rows. The view shares every pointer;
+   * the revocation set and its lock are the application's alone (reached
+   * through ctx.server), so the view carries none. */
+  SrvApp view = *app;
+  view.site_id = ctx.site_id;
+  srv_audit_request_site(ctx.site_id);
+  memset(&view.revoked_lock, 0, sizeof view.revoked_lock);
+  view.revoked = NULL;
+
   gboolean path_known = FALSE;
   for (guint i = 0; i < G_N_ELEMENTS(routes); i++) {
-    if (!srv_api_path_match(seg, routes[i].pattern, NULL))
+    if (!srv_api_path_match(seg, routes[i].pattern, &wild))
       continue;
     path_known = TRUE;
     if (routes[i].method != method)
       continue;
-    if (!role_has(account.role, routes[i].right)) {
-      GK_LOG_WARN("auth.forbidden", GK_STR("user", account.username), GK_STR("route", routes[i].pattern));
+    if (!role_has(ctx.account.role, routes[i].right)) {
+      GK_LOG_WARN("auth.forbidden", GK_STR("user", ctx.account.username), GK_STR("route", routes[i].pattern));
       srv_response_set_error(response, 403, "forbidden", "this account's role does not allow that");
+    } else if (routes[i].handler != NULL) {
+      routes[i].handler(&view, request, response);
     } else {
-      routes[i].handler(app, request, response);
+      routes[i].call(&view, &ctx, wild, request, response);
     }
     goto out;
   }
-  if (path_known || srv_api_path_match(seg, "v1/logout", NULL) || srv_api_path_match(seg, "v1/devices/*/revoke", NULL) ||
-      srv_api_path_match(seg, "v1/devices/*/config", NULL) || srv_api_path_match(seg, "v1/notify/*", NULL) ||
-      srv_api_path_match(seg, "v1/notifications/*/retry", NULL))
+  if (path_known)
     srv_response_set_error(response, 405, "method-not-allowed", NULL);
   else
     srv_response_set_error(response, 404, "not-found", NULL);
 out:
-  srv_account_clear(&account);
+  srv_auth_context_clear(&ctx);
 }
 
-void
-srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer user_data)
+static void
+route(SrvApp *app, const SrvRequest *request, SrvResponse *response)
 {
-  SrvApp *app = user_data;
   g_auto(GStrv) seg = srv_api_path_segments(request);
   SrvHttpMethod method = request->http->method;
   const char *wild = NULL;
@@ -919,11 +874,21 @@ srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer 
     /* Public: a new device checks it against the fingerprint in its code. */
     srv_response_take_pem(response, app->ca_pem);
   else if (srv_api_path_match(seg, "v1/login", NULL) && method == SRV_HTTP_METHOD_POST)
-    handle_login(app, request, response);
+    srv_auth_handle_login(app, request, response);
   else if (srv_api_path_match(seg, "v1/enroll", NULL) && method == SRV_HTTP_METHOD_POST)
     handle_enroll(app, request, response);
   else if (srv_api_path_match(seg, "v1/devices/*/status", &wild) && method == SRV_HTTP_METHOD_GET)
     handle_device_status(app, wild, response);
   else
     dispatch_signed_in(app, seg, request, response);
+}
+
+void
+srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer user_data)
+{
+  SrvApp *app = user_data;
+  /* Every admin request leaves one audit entry with its outcome (srv-audit.h). */
+  srv_audit_request_begin(request);
+  route(app, request, response);
+  srv_audit_request_end(app, request, response);
 }

@@ -22,7 +22,8 @@ typedef struct {
   GkSigningKey *signing_key;
   GkKeyring *keyring;
   SrvLoop *loop;
-  gint64 site_id;              /* the site this server process serves */
+  gint64 site_id;              /* the first site; in an admin route handler the site of the
+                                * request (handlers get a per-request copy: srv-admin-api.c) */
   guint8 ca_fingerprint[32];
   char *ca_pem;                /* sent to devices at enrollment */
   char *public_host;           /* put into enrollment codes */
@@ -36,6 +37,10 @@ typedef struct {
 /* Route entry points, one per listener (srv-admin-api.c, srv-device-api.c). */
 void srv_admin_api_handle(const SrvRequest *request, SrvResponse *response, gpointer app);
 void srv_device_api_handle(const SrvRequest *request, SrvResponse *response, gpointer app);
+/* The admin routes that need a session (srv-admin-api.c), for tests that
+ * check every route against every role. */
+guint srv_admin_api_route_count(void);
+void srv_admin_api_route(guint i, SrvHttpMethod *out_method, const char **out_pattern);
 
 /* Revocation set shared with the TLS layer. */
 gboolean srv_app_serial_revoked(SrvApp *app, const guint8 *serial, gsize len);

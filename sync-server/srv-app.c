@@ -15,6 +15,7 @@
 #include "gk-password.h"
 #include "gk-secure-file.h"
 #include "srv-app-private.h"
+#include "srv-auth.h"
 #include "srv-notify-sender.h"
 #include "srv-tls.h"
 
@@ -40,6 +41,18 @@ static const GkConfigOption server_options[] = {
   { "limits", "idle-timeout-s", GK_CONFIG_INT, 1, 86400, "300", NULL, "keep-alive connection with no request" },
   { "sessions", "idle-minutes", GK_CONFIG_INT, 1, 1440, "30", NULL, "admin session idle timeout" },
   { "sessions", "max-hours", GK_CONFIG_INT, 1, 168, "12", NULL, "admin session absolute lifetime" },
+  { "auth", "max-failures-per-account", GK_CONFIG_INT, 1, 100, "100", NULL,
+    "failed sign-ins of one account within an hour after which it is refused without a password check" },
+  { "auth", "max-failures-per-ip", GK_CONFIG_INT, 1, 1000000, "500", NULL,
+    "failed sign-ins from one address within an hour after which it is refused" },
+  { "auth", "delay-after-failures", GK_CONFIG_INT, 1, 100, "5", NULL,
+    "failed sign-ins of an account (since its last success) before each next attempt must wait, twice as long each time" },
+  { "auth", "ip-delay-after-failures", GK_CONFIG_INT, 1, 100000, "20", NULL,
+    "likewise for the failed sign-ins from one address within the hour" },
+  { "auth", "max-delay-s", GK_CONFIG_INT, 0, 3600, "60", NULL, "longest such wait (0: no waits, only the limits)" },
+  { "auth", "admin-allow", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "comma list of CIDR ranges that may sign in and use the admin API at all (empty: any address)" },
+  { "auth", "totp-issuer", GK_CONFIG_STRING, 1, 64, "Genkan", NULL, "issuer name authenticator apps show" },
   { "enrollment", "code-ttl-hours", GK_CONFIG_INT, 1, 168, "24", NULL, "lifetime of an enrollment code" },
   { "notify", "senders", GK_CONFIG_INT, 1, 16, "2", NULL, "threads that deliver notifications" },
   { "notify", "connect-timeout-ms", GK_CONFIG_INT, 100, 60000, "5000", NULL,
@@ -265,6 +278,8 @@ app_load(const char *dir, GError **error)
   GkLogLevel level;
   if (gk_log_level_parse(gk_config_get_string(app->config, "server.log-level"), &level))
     gk_log_set_level(level);
+  if (!srv_auth_check_config(app->config, error))
+    return NULL;
 
   guint workers = (guint) gk_config_get_int(app->config, "server.workers");
   app->store = srv_store_open(db, kek, workers + 1, error);

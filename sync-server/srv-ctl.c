@@ -347,6 +347,21 @@ cell_text(JsonObject *o, const Column *col)
   JsonNode *n = json_object_get_member(o, col->member);
   if (n == NULL || JSON_NODE_HOLDS_NULL(n))
     return g_strdup("-");
+  if (JSON_NODE_HOLDS_ARRAY(n)) {
+    /* A list of ids or names: "1,2" ("-" when empty). */
+    JsonArray *a = json_node_get_array(n);
+    GString *out = g_string_new(NULL);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+      JsonNode *e = json_array_get_element(a, i);
+      g_autofree char *text = NULL;
+      if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_INT64)
+        text = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(e));
+      else if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+        text = display_text(json_node_get_string(e));
+      g_string_append_printf(out, "%s%s", i > 0 ? "," : "", text != NULL ? text : "?");
+    }
+    return out->len > 0 ? g_string_free(out, FALSE) : (g_string_free(out, TRUE), g_strdup("-"));
+  }
   if (!JSON_NODE_HOLDS_VALUE(n))
     return g_strdup("?");
   GType t = json_node_get_value_type(n);
@@ -421,6 +436,7 @@ typedef struct {
   /* global options */
   char *server_opt;
   char *ca_opt;
+  char *site_opt;          /* --site: X-Genkan-Site on every request */
   gboolean json;
   /* resolved */
   char *server;
@@ -541,25 +557,19 @@ print_server_error(Ctl *ctl, long status, const guint8 *body, gsize len, const c
 }
 
 /* Sends one request. With @with_token the saved session's token goes along.
- * On success (2xx and a JSON object) returns 0 and the answer in @out_root;
- * otherwise prints the error and returns an exit status; @out_error_code, when
- * not NULL, gets the server's error code (static storage). */
+ * Returns 0 when an answer came, whatever its status (*out_status; its body in
+ * @resp); otherwise prints why and returns an exit status. */
 static int
-api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize body_len,
-         gboolean with_token, JsonNode **out_root, const char **out_error_code)
+api_exchange(Ctl *ctl, const char *method, const char *path, const char *body, gsize body_len,
+             gboolean with_token, Response *resp, long *out_status)
 {
   int status = SRV_CTL_EXIT_FAILURE;
   CURL *curl = NULL;
   struct curl_slist *headers = NULL;
   char errbuf[CURL_ERROR_SIZE] = "";
-  Response resp = { .body = g_byte_array_sized_new(16384) };
   g_autofree char *url = g_strconcat(ctl->server, path, NULL);
-  const char *dummy_code = NULL;
-  g_autoptr(GError) error = NULL;
-  if (out_error_code == NULL)
-    out_error_code = &dummy_code;
-  *out_error_code = NULL;
-  *out_root = NULL;
+  g_autofree char *site = NULL; /* before the first goto: clang refuses jumps over g_autofree */
+  *out_status = 0;
 
   curl = curl_easy_init();
   if (curl == NULL) {
@@ -575,6 +585,10 @@ api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize
     headers = curl_slist_append(headers, auth);
     sodium_memzero(auth, strlen(auth));
   }
+  /* The site the request acts on (run() checked --site and GENKAN_SITE). */
+  site = ctl->site_opt != NULL ? g_strconcat("X-Genkan-Site: ", ctl->site_opt, NULL) : NULL;
+  if (site != NULL)
+    headers = curl_slist_append(headers, site);
   if (headers == NULL) {
     err_msg("error: out of memory");
     goto out;
@@ -596,7 +610,7 @@ api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp) == CURLE_OK &&
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
   if (setopt_ok && body != NULL)
     setopt_ok = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
@@ -608,7 +622,7 @@ api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize
 
   CURLcode rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
-    if (resp.too_large)
+    if (resp->too_large)
       err_msg("error: the answer from %s is larger than %u bytes", ctl->server, MAX_RESPONSE);
     else
       err_msg("error: cannot talk to %s: %s", ctl->server, errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -616,26 +630,66 @@ api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize
       err_msg("hint: give the server's CA certificate (DIR/ca.crt) with --ca FILE or GENKAN_CA");
     goto out;
   }
-  long http_status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
-  if (http_status < 200 || http_status > 299) {
-    print_server_error(ctl, http_status, resp.body->data, resp.body->len, out_error_code);
-    goto out;
-  }
-  JsonNode *root = gk_json_parse_object((const char *) resp.body->data, resp.body->len, MAX_RESPONSE, &error);
-  if (root == NULL) {
-    err_msg("error: the server's answer is not valid: %s", error->message);
-    goto out;
-  }
-  *out_root = root;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, out_status);
   status = SRV_CTL_EXIT_OK;
 
 out:
-  response_free(&resp);
   if (headers != NULL)
     curl_slist_free_all(headers);
   if (curl != NULL)
     curl_easy_cleanup(curl);
+  return status;
+}
+
+/* One request (api_exchange()). On success (2xx and a JSON object) returns 0
+ * and the answer in @out_root; otherwise prints the error and returns an exit
+ * status; @out_error_code, when not NULL, gets the server's error code (static
+ * storage). */
+static int
+api_call(Ctl *ctl, const char *method, const char *path, const char *body, gsize body_len,
+         gboolean with_token, JsonNode **out_root, const char **out_error_code)
+{
+  Response resp = { .body = g_byte_array_sized_new(16384) };
+  const char *dummy_code = NULL;
+  g_autoptr(GError) error = NULL;
+  long http_status = 0;
+  if (out_error_code == NULL)
+    out_error_code = &dummy_code;
+  *out_error_code = NULL;
+  *out_root = NULL;
+  int status = api_exchange(ctl, method, path, body, body_len, with_token, &resp, &http_status);
+  if (status == SRV_CTL_EXIT_OK && (http_status < 200 || http_status > 299)) {
+    print_server_error(ctl, http_status, resp.body->data, resp.body->len, out_error_code);
+    status = SRV_CTL_EXIT_FAILURE;
+  } else if (status == SRV_CTL_EXIT_OK) {
+    *out_root = gk_json_parse_object((const char *) resp.body->data, resp.body->len, MAX_RESPONSE, &error);
+    if (*out_root == NULL) {
+      err_msg("error: the server's answer is not valid: %s", error->message);
+      status = SRV_CTL_EXIT_FAILURE;
+    }
+  }
+  response_free(&resp);
+  return status;
+}
+
+/* GET of a non-JSON answer (a CSV export): 0 and its bytes in *out_body
+ * (g_byte_array_unref), or the error printed and an exit status. */
+static int
+api_download(Ctl *ctl, const char *path, GByteArray **out_body)
+{
+  Response resp = { .body = g_byte_array_sized_new(65536) };
+  long http_status = 0;
+  const char *code = NULL;
+  *out_body = NULL;
+  int status = api_exchange(ctl, "GET", path, NULL, 0, TRUE, &resp, &http_status);
+  if (status == SRV_CTL_EXIT_OK && (http_status < 200 || http_status > 299)) {
+    print_server_error(ctl, http_status, resp.body->data, resp.body->len, &code);
+    status = SRV_CTL_EXIT_FAILURE;
+  }
+  if (status == SRV_CTL_EXIT_OK)
+    *out_body = g_steal_pointer(&resp.body);
+  else
+    response_free(&resp);
   return status;
 }
 
@@ -904,11 +958,32 @@ static int cmd_device_config_show(Ctl *ctl, int argc, char **argv);
 static int cmd_checkins_list(Ctl *ctl, int argc, char **argv);
 static int cmd_alerts_list(Ctl *ctl, int argc, char **argv);
 static int cmd_visit_list(Ctl *ctl, int argc, char **argv);
+static int cmd_visit_photo(Ctl *ctl, int argc, char **argv);
 static int cmd_host_notify(Ctl *ctl, int argc, char **argv);
 static int cmd_notify_set(Ctl *ctl, int argc, char **argv);
 static int cmd_notify_show(Ctl *ctl, int argc, char **argv);
 static int cmd_notifications_list(Ctl *ctl, int argc, char **argv);
 static int cmd_notifications_retry(Ctl *ctl, int argc, char **argv);
+static int cmd_audit_list(Ctl *ctl, int argc, char **argv);
+static int cmd_audit_verify(Ctl *ctl, int argc, char **argv);
+static int cmd_audit_export(Ctl *ctl, int argc, char **argv);
+static int cmd_account_list(Ctl *ctl, int argc, char **argv);
+static int cmd_account_whoami(Ctl *ctl, int argc, char **argv);
+static int cmd_account_add(Ctl *ctl, int argc, char **argv);
+static int cmd_account_set_role(Ctl *ctl, int argc, char **argv);
+static int cmd_account_disable(Ctl *ctl, int argc, char **argv);
+static int cmd_account_enable(Ctl *ctl, int argc, char **argv);
+static int cmd_account_reset_password(Ctl *ctl, int argc, char **argv);
+static int cmd_account_totp_enroll(Ctl *ctl, int argc, char **argv);
+static int cmd_account_totp_confirm(Ctl *ctl, int argc, char **argv);
+static int cmd_account_totp_reset(Ctl *ctl, int argc, char **argv);
+static int cmd_account_allow_show(Ctl *ctl, int argc, char **argv);
+static int cmd_account_allow_set(Ctl *ctl, int argc, char **argv);
+static int cmd_site_list(Ctl *ctl, int argc, char **argv);
+static int cmd_site_add(Ctl *ctl, int argc, char **argv);
+static int cmd_site_allow_show(Ctl *ctl, int argc, char **argv);
+static int cmd_site_allow_set(Ctl *ctl, int argc, char **argv);
+static gboolean site_id_ok(const char *text);
 
 /* docs/protocol.md, "Notifications". */
 #define NOTIFY_HELP                                                                          \
@@ -917,6 +992,16 @@ static int cmd_notifications_retry(Ctl *ctl, int argc, char **argv);
   "  endpoint; every request is signed, see docs/webhooks.md), none (no messages).\n"      \
   "A webhook secret comes from --secret-file (mode 0600; its first line); without one\n"   \
   "the server makes one and prints it once. Messages are in --language ja (default) or en.\n"
+
+/* docs/protocol.md, "Accounts and sites". */
+#define ACCOUNT_HELP                                                                       \
+  "Roles: owner (everything, every site), admin (everything on its sites but adding\n"     \
+  "  sites; manages receptionist, security and auditor accounts of its sites),\n"          \
+  "  receptionist, security (gate staff), auditor (reads everything, changes nothing).\n"  \
+  "--site ID (repeatable) names the sites the account acts on; owners act on all.\n"
+#define ALLOW_HELP                                                                         \
+  "Ranges are CIDR (IPv4 or IPv6); a bare address is one host. A list that leaves out\n"   \
+  "the address you connect from is refused when it applies to you. Refusals are audited.\n"
 
 static const Command commands[] = {
   { NULL, "login", NULL, "Log in and save the session",
@@ -934,9 +1019,15 @@ static const Command commands[] = {
     "time) or Unix seconds. The window defaults to now ... now + 24 h.\n"
     "Prints a summary with the 8-digit reception code (shown only this once; the\n"
     "visitor types it at the reception kiosk instead of showing the QR), then the\n"
-    "ticket's QR text as the last line. --no-code issues a QR-only ticket.", FALSE, cmd_ticket_issue },
+    "ticket's QR text as the last line. --no-code issues a QR-only ticket.\n"
+    "--email ADDRESS also e-mails the visitor an invitation with the QR code and the\n"
+    "reception code (the server needs an SMTP relay; see genkanctl notifications list).",
+    FALSE, cmd_ticket_issue },
   { "visit", "list", NULL, "List visits (walk-ins and invited visitors' check-ins and check-outs)", NULL, TRUE,
     cmd_visit_list },
+  { "visit", "photo", "ID", "Save a walk-in's photo (a JPEG) to --out FILE",
+    "Only where the reception kiosk takes photos (device setting photo=true); the\n"
+    "file is written with mode 0600. Receptionists, admins and owners only.", FALSE, cmd_visit_photo },
   { "device", "enroll-code", NULL, "Make a one-time enrollment code for a new device",
     "Prints the code as the last line (on a terminal, its QR code above it).", FALSE,
     cmd_device_enroll_code },
@@ -965,6 +1056,51 @@ static const Command commands[] = {
     TRUE, cmd_notifications_list },
   { "notifications", "retry", "ID", "Send a failed notification again, with a new retry window", NULL, FALSE,
     cmd_notifications_retry },
+  { "account", "list", NULL, "List the accounts that act on the site", NULL, TRUE, cmd_account_list },
+  { "account", "whoami", NULL, "Show the signed-in account, its sites and second factor", NULL, TRUE,
+    cmd_account_whoami },
+  { "account", "add", "NAME", "Add an account; prints its one-time password",
+    ACCOUNT_HELP "The password is shown once and must be changed at first sign-in.", TRUE, cmd_account_add },
+  { "account", "set-role", "NAME", "Change an account's role (and, with --site, its sites)", ACCOUNT_HELP, TRUE,
+    cmd_account_set_role },
+  { "account", "disable", "NAME", "Disable an account (its sessions end at once)", NULL, TRUE, cmd_account_disable },
+  { "account", "enable", "NAME", "Enable a disabled account", NULL, TRUE, cmd_account_enable },
+  { "account", "reset-password", "NAME", "Give an account a one-time password (changed at next sign-in)",
+    "Its sessions end and its failed sign-ins are forgotten. The second factor stays.", TRUE,
+    cmd_account_reset_password },
+  { "account totp", "enroll", NULL, "Set up the second factor (TOTP) of the signed-in account",
+    "Shows an otpauth:// URI, its QR code (on a terminal) and the secret for an\n"
+    "authenticator app, then asks for the first code the app shows, and prints ten\n"
+    "one-time recovery codes. Owners and admins must do this before anything else.", TRUE,
+    cmd_account_totp_enroll },
+  { "account totp", "confirm", "CODE", "Finish 'account totp enroll --no-confirm' with the app's code", NULL, TRUE,
+    cmd_account_totp_confirm },
+  { "account totp", "reset", "NAME", "Remove an account's second factor (lost phone): it enrolls again", NULL, TRUE,
+    cmd_account_totp_reset },
+  { "account allow-list", "show", "NAME", "Show the addresses an account may use the admin API from", NULL, TRUE,
+    cmd_account_allow_show },
+  { "account allow-list", "set", "NAME CIDR...", "Allow an account only from these ranges (e.g. 192.0.2.0/24)",
+    ALLOW_HELP, TRUE, cmd_account_allow_set },
+  { "account allow-list", "clear", "NAME", "Remove an account's allow-list", NULL, TRUE, cmd_account_allow_set },
+  { "site", "list", NULL, "List the sites this account may act on", NULL, TRUE, cmd_site_list },
+  { "site", "add", NULL, "Add a site (owners only); prints its id", NULL, TRUE, cmd_site_add },
+  { "site allow-list", "show", "ID", "Show the addresses a site's admin API may be used from", NULL, TRUE,
+    cmd_site_allow_show },
+  { "site allow-list", "set", "ID CIDR...", "Allow a site's admin API only from these ranges", ALLOW_HELP, TRUE,
+    cmd_site_allow_set },
+  { "site allow-list", "clear", "ID", "Remove a site's allow-list", NULL, TRUE, cmd_site_allow_set },
+  { "audit", "list", NULL, "List audit log entries (auditor, admin, owner)",
+    "Without --since, the newest entries (--limit, default 1000); with --since, the\n"
+    "first --limit entries from that time on. Times as for 'ticket issue'.", TRUE, cmd_audit_list },
+  { "audit", "verify", NULL, "Check the audit log's hash chain",
+    "Exit status 0: every entry is as it was appended; 1: an entry was changed,\n"
+    "removed or reordered (the first bad one is named), or the check failed.\n"
+    "Prints the head hash: write it down elsewhere to notice a rewritten chain later.",
+    FALSE, cmd_audit_verify },
+  { "audit", "export", NULL, "Write the audit log (or part of it) to a CSV file",
+    "UTF-8 CSV, one entry per line; --bom adds a byte-order mark for Excel. The file\n"
+    "is written with mode 0600. Each page the server sends is itself audited.",
+    FALSE, cmd_audit_export },
 };
 
 static void
@@ -1018,6 +1154,7 @@ print_top_help(FILE *out)
           "Global options:\n"
           "  --server URL     the server's admin address, https://HOST:PORT (env GENKAN_SERVER)\n"
           "  --ca FILE        the server's CA certificate, DIR/ca.crt (env GENKAN_CA)\n"
+          "  --site ID        the site to act on (env GENKAN_SITE; default: the account's first)\n"
           "  --json           print JSON for scripts: list commands print the array of rows,\n"
           "                   other commands the server's answer object\n"
           "  --version        print the version\n"
@@ -1106,14 +1243,56 @@ require_option(const Command *cmd, const char *value, const char *option)
 
 /* ---- login / logout ------------------------------------------------------------ */
 
+/* Bytes a login body keeps free for ,"recovery_code":"…" (codes are checked first). */
+#define LOGIN_CODE_ROOM 80
+
+static gboolean
+totp_code_ok(const char *code)
+{
+  if (strlen(code) != 6)
+    return FALSE;
+  for (const char *p = code; *p; p++)
+    if (!g_ascii_isdigit(*p))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+recovery_code_ok(const char *code)
+{
+  gsize n = strlen(code);
+  if (n < 16 || n > 40)
+    return FALSE;
+  for (const char *p = code; *p; p++)
+    if (!g_ascii_isalnum(*p) && *p != '-' && *p != ' ')
+      return FALSE;
+  return TRUE;
+}
+
+/* Adds "name":"code" to the login body (which ends with '}' and has
+ * LOGIN_CODE_ROOM bytes to spare); returns the new length. */
+static gsize
+login_body_add_code(char *body, gsize len, const char *name, const char *code)
+{
+  g_assert(len > 0 && body[len - 1] == '}');
+  g_assert(strlen(name) + strlen(code) + 8 < LOGIN_CODE_ROOM);
+  len--;
+  len += (gsize) g_snprintf(body + len, LOGIN_CODE_ROOM, ",\"%s\":\"%s\"}", name, code);
+  return len;
+}
+
 static int
 cmd_login(Ctl *ctl, int argc, char **argv)
 {
-  g_autofree char *user = NULL;
+  g_autofree char *user = NULL, *totp_opt = NULL, *recovery = NULL;
   gboolean new_password = FALSE;
   GOptionEntry entries[] = {
     { "user", 'u', 0, G_OPTION_ARG_FILENAME, &user, "Account name (required)", "NAME" },
     { "new-password", 0, 0, G_OPTION_ARG_NONE, &new_password, "Set a new password while logging in", NULL },
+    { "code", 0, 0, G_OPTION_ARG_STRING, &totp_opt, "The authenticator app's 6-digit code (else asked when needed)",
+      "CODE" },
+    { "recovery-code", 0, 0, G_OPTION_ARG_STRING, &recovery, "A one-time recovery code instead of the app's code",
+      "CODE" },
     G_OPTION_ENTRY_NULL,
   };
   int rc = parse_command_options(ctl, entries, &argc, &argv);
@@ -1123,6 +1302,13 @@ cmd_login(Ctl *ctl, int argc, char **argv)
     return rc;
   if (strlen(user) > 128 || !g_utf8_validate(user, -1, NULL))
     return usage_error(ctl->cmd, "bad user name");
+  const char *totp = totp_opt != NULL ? totp_opt : g_getenv("GENKAN_TOTP_CODE");
+  if (totp != NULL && *totp == '\0')
+    totp = NULL;
+  if (totp != NULL && !totp_code_ok(totp))
+    return usage_error(ctl->cmd, "the code must be 6 digits");
+  if (recovery != NULL && !recovery_code_ok(recovery))
+    return usage_error(ctl->cmd, "a recovery code is 16 letters and digits (dashes allowed)");
   if ((rc = resolve_server(ctl, FALSE)) != SRV_CTL_EXIT_OK)
     return rc;
 
@@ -1153,7 +1339,8 @@ cmd_login(Ctl *ctl, int argc, char **argv)
 
   /* The body holds passwords: built by hand (json-glib would keep copies it
    * frees without zeroing) in buffers sized up front, then zeroed. */
-  body_cap = 64 + 6 * (strlen(user) + strlen(password) + (fresh != NULL ? strlen(fresh) : 0));
+  /* Room for a second-factor code added later (digits, letters, dashes only). */
+  body_cap = 64 + LOGIN_CODE_ROOM + 6 * (strlen(user) + strlen(password) + (fresh != NULL ? strlen(fresh) : 0));
   body = sodium_malloc(body_cap);
   if (body == NULL) {
     err_msg("error: out of memory");
@@ -1171,7 +1358,7 @@ cmd_login(Ctl *ctl, int argc, char **argv)
       append_json_string(s, fresh);
     }
     g_string_append_c(s, '}');
-    g_assert(s->len < body_cap);
+    g_assert(s->len + LOGIN_CODE_ROOM < body_cap);
     memcpy(body, s->str, s->len + 1);
     body_len = s->len;
     sodium_memzero(s->str, s->allocated_len);
@@ -1181,7 +1368,27 @@ cmd_login(Ctl *ctl, int argc, char **argv)
   if (fresh != NULL)
     sodium_memzero(fresh, MAX_SECRET);
 
+  if (totp != NULL || recovery != NULL)
+    body_len = login_body_add_code(body, body_len, totp != NULL ? "totp" : "recovery_code",
+                                   totp != NULL ? totp : recovery);
   rc = api_call(ctl, "POST", "/v1/login", body, body_len, FALSE, &root, &code);
+  if (rc != SRV_CTL_EXIT_OK && g_strcmp0(code, "totp-required") == 0 && totp == NULL && recovery == NULL) {
+    /* The password was right; the account also signs in with its app's code. */
+    char asked[MAX_SECRET] = "";
+    g_clear_error(&error);
+    if (!prompt_secret("Code from the authenticator app: ", asked, &error)) {
+      err_msg("error: %s", error->message);
+      err_msg("hint: give the code with --code CODE or GENKAN_TOTP_CODE (or --recovery-code)");
+      goto out;
+    }
+    g_strstrip(asked);
+    if (!totp_code_ok(asked)) {
+      err_msg("error: the code must be 6 digits");
+      goto out;
+    }
+    body_len = login_body_add_code(body, body_len, "totp", asked);
+    rc = api_call(ctl, "POST", "/v1/login", body, body_len, FALSE, &root, &code);
+  }
   if (rc != SRV_CTL_EXIT_OK) {
     if (g_strcmp0(code, "password-change-required") == 0 && !new_password)
       err_msg("hint: the password must be changed first: run " PROG " login --user %s --new-password", user);
@@ -1220,6 +1427,9 @@ cmd_login(Ctl *ctl, int argc, char **argv)
   printf("logged in to %s as %s (role %s)%s\n", ctl->server, user_shown, role,
          new_password ? "; password changed" : "");
   printf("session saved to %s\n", path);
+  if (gk_json_get_bool(o, "totp_enrollment_required", FALSE))
+    err_msg("hint: owners and admins sign in with a second factor: set it up now with " PROG
+            " account totp enroll (until then nothing else is allowed)");
   if (gk_json_get_bool(o, "must_change_password", FALSE))
     err_msg("hint: the password must be changed: run " PROG " login --user %s --new-password", user_shown);
   rc = SRV_CTL_EXIT_OK;
@@ -1387,7 +1597,7 @@ static int
 cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
 {
   g_autofree char *visitor = NULL, *host = NULL, *company = NULL, *from = NULL, *until = NULL;
-  g_autofree char *qr = NULL, *purpose = NULL;
+  g_autofree char *qr = NULL, *purpose = NULL, *email = NULL;
   g_auto(GStrv) labels = NULL;
   gboolean multi = FALSE, no_code = FALSE;
   GOptionEntry entries[] = {
@@ -1401,6 +1611,7 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
     { "label", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &labels, "A label for filters and exports (repeatable)", "LABEL" },
     { "no-code", 0, 0, G_OPTION_ARG_NONE, &no_code, "Issue no reception code (QR only)", NULL },
     { "qr", 0, 0, G_OPTION_ARG_FILENAME, &qr, "Also write the QR code as a PNG image", "FILE.png" },
+    { "email", 0, 0, G_OPTION_ARG_FILENAME, &email, "E-mail the visitor an invitation with the QR code", "ADDRESS" },
     G_OPTION_ENTRY_NULL,
   };
   int rc = parse_command_options(ctl, entries, &argc, &argv);
@@ -1458,6 +1669,10 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
     json_builder_set_member_name(b, "reception_code");
     json_builder_add_boolean_value(b, FALSE);
   }
+  if (email != NULL) {
+    json_builder_set_member_name(b, "visitor_email");
+    json_builder_add_string_value(b, email);
+  }
   json_builder_end_object(b);
   g_autofree char *body = gk_json_builder_to_string(b);
 
@@ -1470,6 +1685,7 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
     { "valid_from", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
     { "valid_until", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
     { "reception_code", GK_JSON_STRING, FALSE, 1, 16 },
+    { "invitation_id", GK_JSON_STRING, FALSE, 36, 36 },
   };
   JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
   if (o == NULL)
@@ -1508,6 +1724,12 @@ cmd_ticket_issue(Ctl *ctl, int argc, char **argv)
   }
   if (qr != NULL)
     printf("qr image     %s\n", qr);
+  const char *invitation = gk_json_get_string(o, "invitation_id", NULL);
+  if (invitation != NULL && email != NULL) {
+    g_autofree char *to = display_text(email);
+    g_autofree char *id_shown = display_text(invitation);
+    printf("invitation   %s, queued to %s\n", id_shown, to);
+  }
   /* Shown this once: the server keeps only its hash. Split in two for reading
    * aloud; the kiosk keypad takes the 8 digits. */
   if (code != NULL)
@@ -1834,6 +2056,7 @@ cmd_visit_list(Ctl *ctl, int argc, char **argv)
     { "HOST", "host", COL_TEXT },
     { "PURPOSE", "purpose", COL_TEXT },
     { "TERMS", "terms_accepted", COL_BOOL },
+    { "PHOTO", "photo", COL_BOOL },
     { "DEVICE", "device_id", COL_TEXT },
     { "VISIT", "id", COL_TEXT },
   };
@@ -1855,6 +2078,45 @@ cmd_visit_list(Ctl *ctl, int argc, char **argv)
   if (present)
     g_string_append(path, limit > 0 ? "&present=1" : "?present=1");
   return list_command(ctl, path->str, "visits", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_visit_photo(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *out = NULL;
+  GOptionEntry entries[] = {
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "The JPEG file to write (required)", "FILE" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  const char *id = argv[1];
+  if (!gk_visit_id_ok(id))
+    return usage_error(ctl->cmd, "bad visit id '%s' (vis- and 32 lowercase hex digits)", id);
+  if ((rc = require_option(ctl->cmd, out, "--out")) >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autofree char *path = g_strdup_printf("/v1/visits/%s/photo", id);
+  g_autoptr(GByteArray) jpeg = NULL;
+  if ((rc = api_download(ctl, path, &jpeg)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (jpeg->len < 3 || jpeg->data[0] != 0xff || jpeg->data[1] != 0xd8 || jpeg->data[2] != 0xff) {
+    err_msg("error: the server's answer is not a JPEG");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  g_autoptr(GError) error = NULL;
+  /* A face: readable by its owner only. */
+  gboolean ok = g_file_set_contents_full(out, (const char *) jpeg->data, jpeg->len, G_FILE_SET_CONTENTS_CONSISTENT,
+                                         0600, &error);
+  sodium_memzero(jpeg->data, jpeg->len);
+  if (!ok) {
+    err_msg("error: cannot write %s: %s", out, error->message);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  printf("photo of %s written to %s (%u bytes)\n", id, out, jpeg->len);
+  return SRV_CTL_EXIT_OK;
 }
 
 /* ---- notifications ------------------------------------------------------------------ */
@@ -2054,12 +2316,684 @@ cmd_notifications_retry(Ctl *ctl, int argc, char **argv)
   return SRV_CTL_EXIT_OK;
 }
 
+/* ---- audit log (docs/audit.md) ------------------------------------------------------- */
+
+#define AUDIT_PAGE 5000
+
+/* Appends since/actor/action query parameters to @path; -1 to go on, else an
+ * exit status. */
+static int
+audit_filters(Ctl *ctl, GString *path, const char *since, const char *actor, const char *action)
+{
+  const char *names[] = { "actor", "action" };
+  const char *values[] = { actor, action };
+  if (since != NULL) {
+    gint64 t = 0;
+    g_autoptr(GError) error = NULL;
+    if (!srv_ctl_parse_time(since, &t, &error))
+      return usage_error(ctl->cmd, "--since: %s", error->message);
+    g_string_append_printf(path, "%csince=%" G_GINT64_FORMAT, strchr(path->str, '?') ? '&' : '?', t);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    if (values[i] == NULL)
+      continue;
+    if (*values[i] == '\0' || strlen(values[i]) > 128)
+      return usage_error(ctl->cmd, "--%s must be 1-128 bytes", names[i]);
+    g_autofree char *escaped = g_uri_escape_string(values[i], NULL, FALSE);
+    g_string_append_printf(path, "%c%s=%s", strchr(path->str, '?') ? '&' : '?', names[i], escaped);
+  }
+  return -1;
+}
+
+static int
+cmd_audit_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "SEQ", "seq", COL_TEXT },        { "TIME", "at", COL_TIME },         { "ACTOR", "actor", COL_TEXT },
+    { "FROM", "source_ip", COL_TEXT }, { "ACTION", "action", COL_TEXT },   { "TARGET", "target", COL_TEXT },
+    { "RESULT", "result", COL_TEXT },  { "REASON", "reason", COL_TEXT },
+  };
+  g_autofree char *since = NULL, *actor = NULL, *action = NULL;
+  int limit = 0;
+  GOptionEntry entries[] = {
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since, "Entries from this time on", "TIME" },
+    { "actor", 0, 0, G_OPTION_ARG_FILENAME, &actor, "Only this account (user name) or device id", "NAME" },
+    { "action", 0, 0, G_OPTION_ARG_FILENAME, &action, "Only this action, e.g. login.refused", "ACTION" },
+    { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "At most N entries (default 1000)", "N" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (limit < 0 || limit > 20000)
+    return usage_error(ctl->cmd, "--limit must be 1 to 20000");
+  g_autoptr(GString) path = g_string_new("/v1/audit");
+  if ((rc = audit_filters(ctl, path, since, actor, action)) >= 0)
+    return rc;
+  if (limit > 0)
+    g_string_append_printf(path, "%climit=%d", strchr(path->str, '?') ? '&' : '?', limit);
+  return list_command(ctl, path->str, "entries", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_audit_verify(Ctl *ctl, int argc, char **argv)
+{
+  static const GkJsonField fields[] = {
+    { "ok", GK_JSON_BOOL, TRUE, 0, 0 },
+    { "entries", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+    { "head_seq", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+    { "head_hash", GK_JSON_STRING, TRUE, 64, 64 },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "GET", "/v1/audit/verify", NULL, 0, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  gboolean ok = gk_json_get_bool(o, "ok", FALSE);
+  static const Column bad_col = { "", "first_bad_seq", COL_TEXT };
+  static const Column problem_col = { "", "problem", COL_TEXT };
+  static const Column hash_col = { "", "head_hash", COL_TEXT };
+  g_autofree char *bad = cell_text(o, &bad_col);
+  g_autofree char *problem = cell_text(o, &problem_col);
+  g_autofree char *hash = cell_text(o, &hash_col);
+  if (ctl->json)
+    print_json(root);
+  else if (ok)
+    printf("audit log intact: %" G_GINT64_FORMAT " entries; head seq %" G_GINT64_FORMAT ", hash %s\n",
+           gk_json_get_int(o, "entries", 0), gk_json_get_int(o, "head_seq", 0), hash);
+  else
+    printf("audit log BROKEN: entry %s %s (%" G_GINT64_FORMAT " entries checked; last good seq %" G_GINT64_FORMAT
+           ")\n", bad, problem, gk_json_get_int(o, "entries", 0), gk_json_get_int(o, "head_seq", 0));
+  return ok ? SRV_CTL_EXIT_OK : SRV_CTL_EXIT_FAILURE;
+}
+
+/* The seq at the start of the last line of a CSV page; 0 when none. Each entry
+ * is one line: the server never puts a line break inside a field. */
+static gint64
+csv_last_seq(const GByteArray *page)
+{
+  gsize end = page->len;
+  while (end > 0 && (page->data[end - 1] == '\n' || page->data[end - 1] == '\r'))
+    end--;
+  gsize start = end;
+  while (start > 0 && page->data[start - 1] != '\n')
+    start--;
+  guint64 seq = 0;
+  for (gsize i = start; i < end && g_ascii_isdigit(page->data[i]) && seq < G_MAXINT64 / 10; i++)
+    seq = seq * 10 + (guint64) (page->data[i] - '0');
+  return (gint64) seq;
+}
+
+static int
+cmd_audit_export(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *out = NULL, *since = NULL, *actor = NULL, *action = NULL;
+  gboolean bom = FALSE;
+  GOptionEntry entries[] = {
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "The CSV file to write (required)", "FILE" },
+    { "bom", 0, 0, G_OPTION_ARG_NONE, &bom, "Start with a UTF-8 byte-order mark (for Excel)", NULL },
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since, "Entries from this time on", "TIME" },
+    { "actor", 0, 0, G_OPTION_ARG_FILENAME, &actor, "Only this account (user name) or device id", "NAME" },
+    { "action", 0, 0, G_OPTION_ARG_FILENAME, &action, "Only this action", "ACTION" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, out, "--out")) >= 0)
+    return rc;
+  g_autoptr(GString) filters = g_string_new("/v1/audit/export");
+  if ((rc = audit_filters(ctl, filters, since, actor, action)) >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  /* Page by page: after=the last seq received, until a page is not full. */
+  g_autoptr(GByteArray) csv = g_byte_array_new();
+  if (bom)
+    g_byte_array_append(csv, (const guint8 *) "\xEF\xBB\xBF", 3);
+  gint64 after = 0, rows = 0;
+  for (gboolean first = TRUE;; first = FALSE) {
+    g_autofree char *path = g_strdup_printf("%s%climit=%d&after=%" G_GINT64_FORMAT, filters->str,
+                                            strchr(filters->str, '?') ? '&' : '?', AUDIT_PAGE, after);
+    g_autoptr(GByteArray) page = NULL;
+    if ((rc = api_download(ctl, path, &page)) != SRV_CTL_EXIT_OK)
+      return rc;
+    /* Keep the header line of the first page only. */
+    const guint8 *nl = memchr(page->data, '\n', page->len);
+    gsize skip = nl != NULL ? (gsize) (nl - page->data) + 1 : page->len;
+    gsize lines = 0;
+    for (gsize i = skip; i < page->len; i++)
+      lines += page->data[i] == '\n';
+    g_byte_array_append(csv, page->data + (first ? 0 : skip), (guint) (page->len - (first ? 0 : skip)));
+    rows += (gint64) lines;
+    if (lines < AUDIT_PAGE)
+      break;
+    after = csv_last_seq(page);
+  }
+  g_autoptr(GError) error = NULL;
+  if (!g_file_set_contents_full(out, (const char *) csv->data, csv->len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                &error)) {
+    err_msg("error: cannot write %s: %s", out, error->message);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  printf("%" G_GINT64_FORMAT " audit entries written to %s\n", rows, out);
+  return SRV_CTL_EXIT_OK;
+}
+
 /* ======================================================================== *
  * Entry point                                                                *
  * ======================================================================== */
 
 /* "--opt VALUE" or "--opt=VALUE" at argv[*i]; -1 when @a is not @opt, else an
  * exit status (0: taken). */
+/* ---- accounts, sites and the second factor --------------------------------------------- */
+
+/* User names as the server accepts them: 1-64 of [A-Za-z0-9._@-]. */
+static gboolean
+account_name_ok(const char *name)
+{
+  gsize n = strlen(name);
+  if (n == 0 || n > 64)
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_isalnum(*p) && strchr("._@-", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+site_id_ok(const char *text)
+{
+  gsize n = strlen(text);
+  if (n == 0 || n > 15 || text[0] == '0')
+    return FALSE;
+  for (const char *p = text; *p; p++)
+    if (!g_ascii_isdigit(*p))
+      return FALSE;
+  return TRUE;
+}
+
+/* Sends @method @path with @body (NULL: none; "{}" for an empty POST) and, with
+ * --json, prints the answer; *out_root gets it. */
+static int
+account_call(Ctl *ctl, const char *method, const char *path, const char *body, JsonNode **out_root)
+{
+  int rc = resolve_server(ctl, TRUE);
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  if ((rc = api_call(ctl, method, path, body, body != NULL ? strlen(body) : 0, TRUE, out_root, NULL)) !=
+      SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json)
+    print_json(*out_root);
+  return SRV_CTL_EXIT_OK;
+}
+
+static void
+print_account(JsonObject *o)
+{
+  static const Column cols[] = {
+    { "username", "username", COL_TEXT },
+    { "role", "role", COL_TEXT },
+    { "sites", "sites", COL_TEXT },
+    { "second factor", "totp_enrolled", COL_BOOL },
+    { "disabled", "disabled", COL_BOOL },
+    { "must change", "must_change_password", COL_BOOL },
+    { "last login", "last_login_at", COL_TIME },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(cols); i++) {
+    g_autofree char *text = cell_text(o, &cols[i]);
+    printf("%-14s %s\n", cols[i].title, text);
+  }
+}
+
+/* --site ID (repeatable) as a JSON array, or NULL when none was given. */
+static gboolean
+sites_array(char **sites, JsonBuilder *b)
+{
+  if (sites == NULL)
+    return TRUE;
+  json_builder_set_member_name(b, "sites");
+  json_builder_begin_array(b);
+  for (guint i = 0; sites[i] != NULL; i++) {
+    if (!site_id_ok(sites[i]))
+      return FALSE;
+    json_builder_add_int_value(b, g_ascii_strtoll(sites[i], NULL, 10));
+  }
+  json_builder_end_array(b);
+  return TRUE;
+}
+
+/* Prints a one-time password the server made (new account, reset). */
+static int
+print_one_time(Ctl *ctl, JsonNode *root)
+{
+  static const GkJsonField fields[] = {
+    { "username", GK_JSON_STRING, TRUE, 1, 64 },
+    { "one_time_password", GK_JSON_STRING, TRUE, 8, 128 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  const char *password = gk_json_get_string(o, "one_time_password", "");
+  if (!single_line_ascii(password)) {
+    err_msg("error: the server's answer is not valid: bad password text");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (ctl->json)
+    return SRV_CTL_EXIT_OK;
+  g_autofree char *user = display_text(gk_json_get_string(o, "username", ""));
+  printf("account            %s\n", user);
+  printf("one-time password  %s\n", password);
+  err_msg("hint: shown only this once; %s must change it at first sign-in (" PROG " login --user %s --new-password)",
+          user, user);
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_account_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "USERNAME", "username", COL_TEXT },   { "ROLE", "role", COL_TEXT },
+    { "SITES", "sites", COL_TEXT },         { "2FA", "totp_enrolled", COL_BOOL },
+    { "DISABLED", "disabled", COL_BOOL },   { "LAST LOGIN", "last_login_at", COL_TIME },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  return list_command(ctl, "/v1/accounts", "accounts", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_account_whoami(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "GET", "/v1/account", NULL, &root)) != SRV_CTL_EXIT_OK || ctl->json)
+    return rc;
+  JsonObject *o = json_node_get_object(root);
+  print_account(o);
+  static const Column site = { "", "site_id", COL_TEXT };
+  g_autofree char *current = cell_text(o, &site);
+  printf("%-14s %s\n", "acting on site", current);
+  if (gk_json_get_bool(o, "totp_required", FALSE) && !gk_json_get_bool(o, "totp_enrolled", FALSE))
+    err_msg("hint: this account must set up a second factor: " PROG " account totp enroll");
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_account_add(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *role = NULL;
+  g_auto(GStrv) sites = NULL;
+  GOptionEntry entries[] = {
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role, "owner, admin, receptionist, security or auditor (required)",
+      "ROLE" },
+    { "site", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sites, "A site the account acts on (repeatable; default: the "
+      "current site)", "ID" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, role, "--role")) >= 0)
+    return rc;
+  if (!account_name_ok(argv[1]))
+    return usage_error(ctl->cmd, "a user name is 1-64 of A-Z a-z 0-9 . _ @ -");
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "username");
+  json_builder_add_string_value(b, argv[1]);
+  json_builder_set_member_name(b, "role");
+  json_builder_add_string_value(b, role);
+  if (!sites_array(sites, b))
+    return usage_error(ctl->cmd, "--site takes a site id");
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", "/v1/accounts", body, &root)) != SRV_CTL_EXIT_OK)
+    return rc;
+  return print_one_time(ctl, root);
+}
+
+static int
+cmd_account_set_role(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *role = NULL;
+  g_auto(GStrv) sites = NULL;
+  GOptionEntry entries[] = {
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role, "The new role (required)", "ROLE" },
+    { "site", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sites, "Replace the account's sites (repeatable; default: keep)",
+      "ID" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, role, "--role")) >= 0)
+    return rc;
+  if (!account_name_ok(argv[1]))
+    return usage_error(ctl->cmd, "bad user name '%s'", argv[1]);
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "role");
+  json_builder_add_string_value(b, role);
+  if (!sites_array(sites, b))
+    return usage_error(ctl->cmd, "--site takes a site id");
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *path = g_strdup_printf("/v1/accounts/%s/role", argv[1]);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", path, body, &root)) == SRV_CTL_EXIT_OK && !ctl->json)
+    print_account(json_node_get_object(root));
+  return rc;
+}
+
+/* account disable|enable|reset-password NAME and account totp reset NAME. */
+static int
+account_action(Ctl *ctl, int argc, char **argv, const char *action)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (!account_name_ok(argv[1]))
+    return usage_error(ctl->cmd, "bad user name '%s'", argv[1]);
+  g_autofree char *path = g_strdup_printf("/v1/accounts/%s/%s", argv[1], action);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", path, "{}", &root)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (strcmp(action, "reset-password") == 0)
+    return print_one_time(ctl, root);
+  if (!ctl->json)
+    print_account(json_node_get_object(root));
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_account_disable(Ctl *ctl, int argc, char **argv)
+{
+  return account_action(ctl, argc, argv, "disable");
+}
+
+static int
+cmd_account_enable(Ctl *ctl, int argc, char **argv)
+{
+  return account_action(ctl, argc, argv, "enable");
+}
+
+static int
+cmd_account_reset_password(Ctl *ctl, int argc, char **argv)
+{
+  return account_action(ctl, argc, argv, "reset-password");
+}
+
+static int
+cmd_account_totp_reset(Ctl *ctl, int argc, char **argv)
+{
+  return account_action(ctl, argc, argv, "totp/reset");
+}
+
+/* Confirms a pending enrollment with @code: prints the recovery codes and keeps
+ * the new session the server answers with. */
+static int
+totp_confirm(Ctl *ctl, const char *code)
+{
+  g_autofree char *body = g_strdup_printf("{\"code\":\"%s\"}", code);
+  g_autoptr(JsonNode) root = NULL;
+  int rc = api_call(ctl, "POST", "/v1/account/totp/confirm", body, strlen(body), TRUE, &root, NULL);
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  static const GkJsonField fields[] = {
+    { "token", GK_JSON_STRING, TRUE, 16, 512 },
+    { "recovery_codes", GK_JSON_ARRAY, TRUE, 1, 64 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  char *token = (char *) gk_json_get_string(o, "token", "");
+  JsonArray *codes = json_object_get_array_member(o, "recovery_codes");
+  g_autoptr(GError) error = NULL;
+  SrvCtlSession session = ctl->session;
+  session.token = token;
+  rc = SRV_CTL_EXIT_OK;
+  if (!single_line_ascii(token)) {
+    err_msg("error: the server's answer is not valid: bad token");
+    rc = SRV_CTL_EXIT_FAILURE;
+  } else if (!srv_ctl_session_save(&session, &error)) {
+    err_msg("error: cannot save the session: %s", error->message);
+    rc = SRV_CTL_EXIT_FAILURE;
+  } else if (ctl->json) {
+    /* Scripts get the codes, never the token. */
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "recovery_codes");
+    json_builder_add_value(b, json_node_copy(json_object_get_member(o, "recovery_codes")));
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) shown = json_builder_get_root(b);
+    print_json(shown);
+  } else {
+    printf("second factor set up. Recovery codes (each works once, instead of the app's code;\n"
+           "keep them somewhere safe, they are not shown again):\n");
+    for (guint i = 0; i < json_array_get_length(codes); i++) {
+      const char *c = json_array_get_string_element(codes, i);
+      printf("  %s\n", c != NULL && single_line_ascii(c) ? c : "?");
+    }
+  }
+  sodium_memzero(token, strlen(token));
+  return rc;
+}
+
+static int
+cmd_account_totp_enroll(Ctl *ctl, int argc, char **argv)
+{
+  gboolean no_confirm = FALSE;
+  GOptionEntry entries[] = {
+    { "no-confirm", 0, 0, G_OPTION_ARG_NONE, &no_confirm,
+      "Only show the secret; confirm later with '" PROG " account totp confirm CODE'", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "POST", "/v1/account/totp/enroll", "{}", 2, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  static const GkJsonField fields[] = {
+    { "secret", GK_JSON_STRING, TRUE, 16, 128 },
+    { "uri", GK_JSON_STRING, TRUE, 16, 1024 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  const char *secret = gk_json_get_string(o, "secret", "");
+  const char *uri = gk_json_get_string(o, "uri", "");
+  if (!single_line_ascii(secret) || !single_line_ascii(uri) || !g_str_has_prefix(uri, "otpauth://totp/")) {
+    err_msg("error: the server's answer is not valid: bad secret or URI");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (ctl->json) {
+    print_json(root);
+  } else {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *art = isatty(STDOUT_FILENO) ? gk_qr_render_terminal(uri, &error) : NULL;
+    printf("Scan this code with an authenticator app (or type in the secret):\n");
+    if (art != NULL)
+      printf("%s", art);
+    printf("%s\nsecret  %s\n", uri, secret);
+  }
+  if (no_confirm) {
+    err_msg("hint: confirm with: " PROG " account totp confirm CODE");
+    return SRV_CTL_EXIT_OK;
+  }
+  fflush(stdout);
+  char code[MAX_SECRET] = "";
+  g_autoptr(GError) error = NULL;
+  if (!prompt_secret("Code shown by the app: ", code, &error)) {
+    err_msg("error: %s", error->message);
+    err_msg("hint: confirm with: " PROG " account totp confirm CODE");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  g_strstrip(code);
+  if (!totp_code_ok(code)) {
+    err_msg("error: the code must be 6 digits; confirm with: " PROG " account totp confirm CODE");
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  return totp_confirm(ctl, code);
+}
+
+static int
+cmd_account_totp_confirm(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (!totp_code_ok(argv[1]))
+    return usage_error(ctl->cmd, "the code must be 6 digits");
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  return totp_confirm(ctl, argv[1]);
+}
+
+/* Shows (@cidrs NULL) or replaces an allow-list at @base (an empty @cidrs
+ * clears it). */
+static int
+allow_list_command(Ctl *ctl, const char *base, char **cidrs)
+{
+  gboolean set = cidrs != NULL;
+  g_autofree char *path = g_strconcat(base, "/allow-list", NULL);
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *body = NULL;
+  if (set) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "cidrs");
+    json_builder_begin_array(b);
+    for (guint i = 0; cidrs[i] != NULL; i++)
+      json_builder_add_string_value(b, cidrs[i]);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    body = gk_json_builder_to_string(b);
+  }
+  int rc = account_call(ctl, set ? "POST" : "GET", path, body, &root);
+  if (rc != SRV_CTL_EXIT_OK || ctl->json)
+    return rc;
+  JsonNode *node = NULL;
+  JsonArray *list = answer_array(root, "cidrs", &node);
+  if (list == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  if (json_array_get_length(list) == 0)
+    printf("(no allow-list: every address may connect)\n");
+  for (guint i = 0; i < json_array_get_length(list); i++) {
+    const char *c = json_array_get_string_element(list, i);
+    printf("%s\n", c != NULL && single_line_ascii(c) ? c : "?");
+  }
+  return SRV_CTL_EXIT_OK;
+}
+
+/* account allow-list show|set|clear NAME [CIDR...]: @cidrs as allow_list_command(). */
+static int
+account_allow(Ctl *ctl, int argc, char **argv, gboolean set)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (!account_name_ok(argv[1]))
+    return usage_error(ctl->cmd, "bad user name '%s'", argv[1]);
+  g_autofree char *base = g_strconcat("/v1/accounts/", argv[1], NULL);
+  return allow_list_command(ctl, base, set ? argv + 2 : NULL);
+}
+
+static int
+cmd_account_allow_show(Ctl *ctl, int argc, char **argv)
+{
+  return account_allow(ctl, argc, argv, FALSE);
+}
+
+static int
+cmd_account_allow_set(Ctl *ctl, int argc, char **argv)
+{
+  return account_allow(ctl, argc, argv, TRUE);
+}
+
+static int
+cmd_site_list(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "ID", "id", COL_TEXT },
+    { "NAME", "name", COL_TEXT },
+    { "CURRENT", "current", COL_BOOL },
+    { "CREATED", "created_at", COL_TIME },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  return list_command(ctl, "/v1/sites", "sites", cols, G_N_ELEMENTS(cols));
+}
+
+static int
+cmd_site_add(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *name = NULL;
+  GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_FILENAME, &name, "The site's name (required)", "NAME" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, name, "--name")) >= 0)
+    return rc;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "name");
+  json_builder_add_string_value(b, name);
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", "/v1/sites", body, &root)) != SRV_CTL_EXIT_OK || ctl->json)
+    return rc;
+  static const Column col = { "ID", "id", COL_TEXT };
+  g_autofree char *id = cell_text(json_node_get_object(root), &col);
+  printf("%s\n", id);
+  return SRV_CTL_EXIT_OK;
+}
+
+/* site allow-list show|set|clear ID [CIDR...] */
+static int
+site_allow(Ctl *ctl, int argc, char **argv, gboolean set)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (!site_id_ok(argv[1]))
+    return usage_error(ctl->cmd, "bad site id '%s'", argv[1]);
+  g_autofree char *base = g_strconcat("/v1/sites/", argv[1], NULL);
+  return allow_list_command(ctl, base, set ? argv + 2 : NULL);
+}
+
+static int
+cmd_site_allow_show(Ctl *ctl, int argc, char **argv)
+{
+  return site_allow(ctl, argc, argv, FALSE);
+}
+
+static int
+cmd_site_allow_set(Ctl *ctl, int argc, char **argv)
+{
+  return site_allow(ctl, argc, argv, TRUE);
+}
+
 static int
 take_value(const char *opt, int argc, char **argv, int *i, char **out)
 {
@@ -2101,7 +3035,8 @@ run(Ctl *ctl, int argc, char **argv)
       printf(PROG " " GENKAN_VERSION "\n");
       return SRV_CTL_EXIT_OK;
     } else if ((rc = take_value("--server", argc, argv, &i, &ctl->server_opt)) >= 0 ||
-               (rc = take_value("--ca", argc, argv, &i, &ctl->ca_opt)) >= 0) {
+               (rc = take_value("--ca", argc, argv, &i, &ctl->ca_opt)) >= 0 ||
+               (rc = take_value("--site", argc, argv, &i, &ctl->site_opt)) >= 0) {
       if (rc != SRV_CTL_EXIT_OK)
         return rc;
     } else {
@@ -2116,6 +3051,10 @@ run(Ctl *ctl, int argc, char **argv)
     print_top_help(stdout);
     return SRV_CTL_EXIT_OK;
   }
+  if (ctl->site_opt == NULL && g_getenv("GENKAN_SITE") != NULL && *g_getenv("GENKAN_SITE") != '\0')
+    ctl->site_opt = g_strdup(g_getenv("GENKAN_SITE"));
+  if (ctl->site_opt != NULL && !site_id_ok(ctl->site_opt))
+    return usage_error(NULL, "--site (or GENKAN_SITE) takes a site id, not '%s'", ctl->site_opt);
 
   /* Names travel in JSON, which is UTF-8. */
   for (int k = i; k < argc; k++)
@@ -2197,6 +3136,7 @@ srv_ctl_main(int argc, char **argv)
   srv_ctl_session_clear(&ctl.session);
   g_free(ctl.server_opt);
   g_free(ctl.ca_opt);
+  g_free(ctl.site_opt);
   g_free(ctl.server);
   g_free(ctl.ca);
   curl_global_cleanup();

@@ -11,6 +11,7 @@
 #include "gk-json.h"
 #include "gk-log.h"
 #include "gk-secure-file.h"
+#include "srv-invite.h"
 #include "srv-notify.h"
 #include "srv-outbox.h"
 
@@ -172,7 +173,15 @@ smtp_send(SrvNotifySender *sender, CURL *curl, const SrvNotification *n, const S
     return;
   }
   char errbuf[CURL_ERROR_SIZE] = "";
-  g_autofree char *mail = srv_notify_email(message, sender->smtp_from, n->target, now_s());
+  g_autoptr(GError) error = NULL;
+  g_autofree char *mail = g_strcmp0(n->kind, "invitation") == 0
+                            ? srv_invite_email(message, sender->smtp_from, n->target, now_s(), &error)
+                            : srv_notify_email(message, sender->smtp_from, n->target, now_s());
+  if (mail == NULL) {
+    out->permanent = TRUE;
+    out->error = g_strdup(error->message);
+    return;
+  }
   g_autofree char *from = g_strdup_printf("<%s>", sender->smtp_from);
   g_autofree char *to = g_strdup_printf("<%s>", n->target);
   struct curl_slist *rcpt = curl_slist_append(NULL, to);
@@ -218,7 +227,10 @@ deliver(SrvNotifySender *sender, CURL *curl, const SrvNotification *n, Attempt *
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) facts = gk_json_parse_object(n->facts ? n->facts : "{}", n->facts ? strlen(n->facts) : 2,
                                                    MAX_FACTS, &error);
-  if (facts == NULL) {
+  g_autoptr(JsonNode) secrets = NULL;
+  if (facts != NULL && n->visitor_secrets != NULL)
+    secrets = gk_json_parse_object(n->visitor_secrets, strlen(n->visitor_secrets), MAX_FACTS, &error);
+  if (facts == NULL || (n->visitor_secrets != NULL && secrets == NULL)) {
     out->permanent = TRUE;
     out->error = g_strdup_printf("the stored message is damaged: %s", error->message);
     return;
@@ -230,6 +242,7 @@ deliver(SrvNotifySender *sender, CURL *curl, const SrvNotification *n, Attempt *
     .site_id = n->site_id,
     .created_at = n->created_at,
     .facts = json_node_get_object(facts),
+    .secrets = secrets != NULL ? json_node_get_object(secrets) : NULL,
     .tz = sender->tz,
   };
   if (g_strcmp0(n->channel, "email") == 0) {

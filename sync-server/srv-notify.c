@@ -275,6 +275,26 @@ static const Template templates[] = {
     { "端末オフライン: {location}", "Device offline: {location}" },
     { "{location}（{device_id}）は {time} 以降、サーバーに接続していません。",
       "{location} ({device_id}) has not been in touch since {time}." } },
+  /* To the visitor, several lines (e-mail only); {reception_code} is a secret
+   * fact and missing for a QR-only ticket. */
+  { "invitation",
+    { "ご来訪のご案内: {site}[（{host} さん）]", "Your visit to {site}[ ({host})]" },
+    { "{visitor} 様\n\n[{host} さんへの]ご来訪のご案内です。\n\n"
+      "訪問先: {site}\n"
+      "[担当者: {host}\n]"
+      "有効期間: {valid_from} ～ {valid_until}\n"
+      "[受付コード: {reception_code}\n]\n"
+      "ご来訪の際は、受付の端末に添付の QR コードをかざしてください"
+      "[（または受付コード {reception_code} を入力してください）]。\n"
+      "このメールはあなたの入館証です。他の方に転送しないでください。",
+      "Dear {visitor},\n\nYou are invited to visit {site}[ to see {host}].\n\n"
+      "Place: {site}\n"
+      "[Host: {host}\n]"
+      "Valid: {valid_from} to {valid_until}\n"
+      "[Reception code: {reception_code}\n]\n"
+      "When you arrive, show the attached QR code to the reception kiosk"
+      "[ (or type the reception code {reception_code})].\n"
+      "This e-mail is your entry pass: please do not forward it." } },
 };
 
 static const Template *
@@ -302,7 +322,7 @@ format_time(const SrvNotifyMessage *m, gint64 at)
   return g_date_time_format(local, "%Y-%m-%d %H:%M %Z");
 }
 
-/* The fact @name as text, or NULL when missing or empty. */
+/* The fact @name as text (an integer as a time), or NULL when missing or empty. */
 static char *
 fact(const SrvNotifyMessage *m, const char *name)
 {
@@ -315,9 +335,14 @@ fact(const SrvNotifyMessage *m, const char *name)
     return format_time(m, json_node_get_int(n));
   }
   const char *member = strcmp(name, "ticket") == 0 ? "ticket_id" : name;
-  if (m->facts == NULL || !json_object_has_member(m->facts, member))
+  JsonObject *holder = m->facts != NULL && json_object_has_member(m->facts, member) ? m->facts
+                       : m->secrets != NULL && json_object_has_member(m->secrets, member) ? m->secrets
+                                                                                         : NULL;
+  if (holder == NULL)
     return NULL;
-  JsonNode *n = json_object_get_member(m->facts, member);
+  JsonNode *n = json_object_get_member(holder, member);
+  if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64)
+    return format_time(m, json_node_get_int(n));
   if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
     return NULL;
   const char *s = json_node_get_string(n);
@@ -509,6 +534,7 @@ srv_notify_event_type(const char *kind)
     { "walkin", "visitor.waiting" },
     { "double-entry", "security.double_entry" },
     { "device-offline", "device.offline" },
+    { "invitation", "visitor.invited" },
   };
   for (guint i = 0; i < G_N_ELEMENTS(types); i++)
     if (g_strcmp0(kind, types[i][0]) == 0)
@@ -606,22 +632,18 @@ srv_notify_mime_header(const char *utf8)
   return g_string_free(out, FALSE);
 }
 
-char *
-srv_notify_email(const SrvNotifyMessage *message, const char *from, const char *to, gint64 now)
+void
+srv_notify_email_head(GString *out, const SrvNotifyMessage *message, const char *from, const char *to, gint64 now,
+                      const char *content)
 {
-  g_return_val_if_fail(message != NULL && from != NULL && to != NULL, NULL);
+  g_return_if_fail(out != NULL && message != NULL && from != NULL && to != NULL && content != NULL);
   g_autofree char *subject = render(message, TRUE, NULL);
-  g_autofree char *text = render(message, FALSE, NULL);
   g_autofree char *subject_header = srv_notify_mime_header(subject);
   g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(now);
   g_autoptr(GDateTime) local = message->tz != NULL ? g_date_time_to_timezone(utc, message->tz) : g_date_time_ref(utc);
   g_autofree char *date = srv_notify_rfc5322_date(local);
   const char *domain = strchr(from, '@');
   domain = domain != NULL ? domain + 1 : "genkan.invalid";
-
-  g_autofree char *body = g_strconcat(text, "\r\n\r\n-- \r\nGenkan\r\n", NULL);
-  g_autofree char *b64 = g_base64_encode((const guchar *) body, strlen(body));
-  GString *out = g_string_new(NULL);
   g_string_append_printf(out, "From: %s\r\n", from);
   g_string_append_printf(out, "To: %s\r\n", to);
   g_string_append_printf(out, "Subject: %s\r\n", subject_header);
@@ -630,15 +652,34 @@ srv_notify_email(const SrvNotifyMessage *message, const char *from, const char *
    * Message-ID shows a resent notification once. */
   g_string_append_printf(out, "Message-ID: <%s@%s>\r\n", message->id, domain);
   g_string_append(out, "MIME-Version: 1.0\r\n");
-  g_string_append(out, "Content-Type: text/plain; charset=UTF-8\r\n");
-  g_string_append(out, "Content-Transfer-Encoding: base64\r\n");
+  g_string_append(out, content);
   g_string_append(out, "Auto-Submitted: auto-generated\r\n");
   g_string_append_printf(out, "Genkan-Idempotency-Key: %s\r\n", message->id);
   g_string_append(out, "\r\n");
+}
+
+void
+srv_notify_base64_lines(GString *out, const void *data, gsize len)
+{
+  g_autofree char *b64 = g_base64_encode(data, len);
   for (gsize i = 0, n = strlen(b64); i < n; i += 76) {
     g_string_append_len(out, b64 + i, (gssize) MIN(76, n - i));
     g_string_append(out, "\r\n");
   }
+  /* The body may be a visitor's pass (an invitation): no copy stays behind. */
+  sodium_memzero(b64, strlen(b64));
+}
+
+char *
+srv_notify_email(const SrvNotifyMessage *message, const char *from, const char *to, gint64 now)
+{
+  g_return_val_if_fail(message != NULL && from != NULL && to != NULL, NULL);
+  g_autofree char *text = render(message, FALSE, NULL);
+  g_autofree char *body = g_strconcat(text, "\r\n\r\n-- \r\nGenkan\r\n", NULL);
+  GString *out = g_string_new(NULL);
+  srv_notify_email_head(out, message, from, to, now,
+                        "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n");
+  srv_notify_base64_lines(out, body, strlen(body));
   return g_string_free(out, FALSE);
 }
 

@@ -60,14 +60,18 @@ gboolean srv_notify_credentials_parse(const guint8 *data, gsize len, char **out_
 
 /* What one notification says: the outbox row's kind and language and the facts
  * stored with it (visitor, company, host, location, device_id, at, ticket_id,
- * first_location; any may be missing). */
+ * first_location; an invitation: visitor, company, host, site, valid_from,
+ * valid_until, ticket_id; any may be missing). A fact holding an integer is a
+ * time and reads as one. */
 typedef struct {
   const char *id;         /* the notification id, also the idempotency key */
-  const char *kind;       /* checkin | walkin | double-entry | device-offline */
+  const char *kind;       /* checkin | walkin | double-entry | device-offline | invitation */
   const char *language;   /* ja | en (anything else: en) */
   gint64 site_id;
   gint64 created_at;
   JsonObject *facts;
+  JsonObject *secrets;    /* facts only the recipient may see (an invitation's
+                           * reception_code and qr_text), or NULL */
   GTimeZone *tz;          /* times in messages; NULL: UTC */
 } SrvNotifyMessage;
 
@@ -88,6 +92,13 @@ const char *srv_notify_event_type(const char *kind);
  * UTF-8), Date, Message-ID <ID@domain-of-from>, MIME headers and a base64 UTF-8
  * text body. @from and @to must have passed srv_notify_target_check(). */
 char *srv_notify_email(const SrvNotifyMessage *message, const char *from, const char *to, gint64 now);
+/* The header of an e-mail, appended to @out: From, To, Subject, Date,
+ * Message-ID, MIME-Version, then @content (the Content-* lines, CRLF-ended),
+ * Auto-Submitted, Genkan-Idempotency-Key and the blank line. */
+void srv_notify_email_head(GString *out, const SrvNotifyMessage *message, const char *from, const char *to,
+                           gint64 now, const char *content);
+/* @data base64-encoded in CRLF-ended lines of 76 characters, appended to @out. */
+void srv_notify_base64_lines(GString *out, const void *data, gsize len);
 
 /* RFC 2047 "B" encoded words for a header value (CRLF-space folded, each word at
  * most 75 characters, never splitting a UTF-8 character); printable ASCII that

@@ -48,6 +48,14 @@ gboolean srv_outbox_sqlite_queue_double_entry(GkStore *gk, gint64 site_id, const
                                               const char *event_id, const char *device_id,
                                               const char *first_device_id, gint64 now, GError **error);
 
+/* Called by srv-store-sqlite.c inside the write transaction that stores the
+ * ticket @ticket_id: queues the invitation e-mail @invitation to its visitor
+ * (kind "invitation", recipient "visitor"), in the host's (else the site
+ * default's, else Japanese) language, with the reception code and the ticket's
+ * QR text as the row's visitor_secrets. */
+gboolean srv_outbox_sqlite_queue_invitation(GkStore *gk, const guint8 ticket_id[16], const SrvInvitation *invitation,
+                                            gint64 now, GError **error);
+
 /* srv-store-sqlite.c lends its pooled connections to srv-outbox-sqlite.c. */
 GkStore *srv_store_sqlite_borrow(gpointer backend, gpointer *out_conn);
 void srv_store_sqlite_give_back(gpointer backend, gpointer conn);

@@ -1,7 +1,7 @@
 /* The outbox and notification settings in the SQLite master store: every SQL
  * string of them, run on connections borrowed from srv-store-sqlite.c (or, for
  * the check-in hooks, on the connection of the caller's open transaction).
- * Schema: migration 4 in srv-store-sqlite.c. */
+ * Schema: migrations 4 and 7 in srv-store-sqlite.c. */
 #include "srv-outbox-private.h"
 
 #include <string.h>
@@ -77,9 +77,27 @@ static const char sql_queue_offline[] =
   "  AND coalesce(d.last_seen_at, d.enrolled_at) <= ?1 - s.offline_after_s"
   " ON CONFLICT DO NOTHING";
 
+/* The visitor's own invitation goes to the address given at issue, in the
+ * host's language; what only the visitor may see waits in visitor_secrets. */
+static const char sql_queue_invitation[] =
+  "INSERT INTO notifications (id, site_id, kind, source, recipient, channel, target, language, facts,"
+  " visitor_secrets, next_attempt_at, window_start, created_at) "
+  "SELECT ?2, x.site_id, 'invitation', lower(hex(x.id)), 'visitor', 'email', ?3,"
+  " coalesce((SELECT language FROM notify_settings WHERE site_id = x.site_id AND scope = 'host'"
+  "           AND host_id = x.host_id),"
+  "          (SELECT language FROM notify_settings WHERE site_id = x.site_id AND scope = 'default'"
+  "           AND host_id = 0), 'ja'),"
+  " json_object('visitor', x.visitor_name, 'company', x.company, 'host', h.name, 'site', st.name,"
+  "             'valid_from', x.valid_from, 'valid_until', x.valid_until, 'ticket_id', lower(hex(x.id))),"
+  " json_object('reception_code', ?4, 'qr_text', x.text),"
+  " ?5, ?5, ?5"
+  " FROM tickets x JOIN sites st ON st.id = x.site_id"
+  " LEFT JOIN hosts h ON h.id = x.host_id AND h.site_id = x.site_id"
+  " WHERE x.id = ?1";
+
 #define NOTIFICATION_COLS                                                                        \
   "id, site_id, kind, recipient, channel, target, language, secret, facts, status, attempts,"   \
-  " next_attempt_at, window_start, created_at, delivered_at, last_error"
+  " next_attempt_at, window_start, created_at, delivered_at, last_error, visitor_secrets"
 
 static const char sql_claim[] =
   "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = ?1 + ?2"
@@ -89,13 +107,15 @@ static const char sql_claim[] =
 
 static const char sql_list[] =
   "SELECT id, site_id, kind, recipient, channel, target, language, NULL, NULL, status, attempts,"
-  " next_attempt_at, window_start, created_at, delivered_at, last_error"
+  " next_attempt_at, window_start, created_at, delivered_at, last_error, NULL"
   " FROM notifications WHERE site_id = ?1 AND (?2 = 0 OR status = 'failed')"
   " ORDER BY created_at DESC, id LIMIT ?3";
 
-/* Secrets go as soon as they are no longer needed. */
+/* Secrets go as soon as they are no longer needed (a failed notification keeps
+ * them for a retry by hand, until the purge). */
 static const char sql_delivered[] =
-  "UPDATE notifications SET status = 'delivered', delivered_at = ?2, secret = NULL, last_error = NULL"
+  "UPDATE notifications SET status = 'delivered', delivered_at = ?2, secret = NULL, visitor_secrets = NULL,"
+  " last_error = NULL"
   " WHERE id = ?1 AND status = 'pending'";
 static const char sql_reschedule[] =
   "UPDATE notifications SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND status = 'pending'";
@@ -277,6 +297,23 @@ srv_outbox_sqlite_queue_double_entry(GkStore *gk, gint64 site_id, const guint8 t
          step(gk, s, what, error) == 0;
 }
 
+gboolean
+srv_outbox_sqlite_queue_invitation(GkStore *gk, const guint8 ticket_id[16], const SrvInvitation *invitation,
+                                   gint64 now, GError **error)
+{
+  const char *what = "cannot queue the invitation e-mail";
+  g_autoptr(sqlite3_stmt) s = prepare(gk, sql_queue_invitation, what, error);
+  if (s == NULL ||
+      !bind(gk, s, what, error, "bsssi", ticket_id, invitation->notification_id, invitation->email,
+            invitation->reception_code, now) ||
+      step(gk, s, what, error) != 0)
+    return FALSE;
+  if (sqlite3_changes(gk_store_db(gk)) == 1)
+    return TRUE;
+  g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND, "%s: the ticket is not stored", what);
+  return FALSE;
+}
+
 /* ---- the outbox on a borrowed connection -------------------------------------------------- */
 
 typedef gboolean (*ConnWork)(GkStore *gk, gpointer data, GError **error);
@@ -313,6 +350,7 @@ read_notification(sqlite3_stmt *s, SrvNotification *n)
   n->created_at = sqlite3_column_int64(s, 13);
   n->delivered_at = sqlite3_column_int64(s, 14);
   n->last_error = col_text(s, 15);
+  n->visitor_secrets = col_text(s, 16);
 }
 
 static GArray *

@@ -119,8 +119,21 @@ srv_notification_clear(SrvNotification *n)
   if (n->secret != NULL)
     sodium_memzero(n->secret, strlen(n->secret));
   g_free(n->secret);
+  if (n->visitor_secrets != NULL)
+    sodium_memzero(n->visitor_secrets, strlen(n->visitor_secrets));
+  g_free(n->visitor_secrets);
   g_free(n->facts);
   g_free(n->status);
   g_free(n->last_error);
   memset(n, 0, sizeof *n);
+}
+
+char *
+srv_outbox_new_id(void)
+{
+  guint8 raw[16];
+  randombytes_buf(raw, sizeof raw);
+  char hex[2 * sizeof raw + 1];
+  sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+  return g_strconcat("ntf-", hex, NULL);
 }

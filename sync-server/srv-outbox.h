@@ -38,13 +38,15 @@ GArray *srv_outbox_setting_list(SrvStore *store, gint64 site_id, GError **error)
 typedef struct {
   char *id;                /* "ntf-" + 32 hex digits; the idempotency key */
   gint64 site_id;
-  char *kind;              /* checkin | walkin | double-entry | device-offline */
-  char *recipient;         /* "host:ID", "security" or "admins" */
+  char *kind;              /* checkin | walkin | double-entry | device-offline | invitation */
+  char *recipient;         /* "host:ID", "security", "admins" or "visitor" */
   char *channel;           /* email | slack | teams | webhook */
   char *target;
   char *language;
   char *secret;            /* claim only (webhooks); zeroed by srv_notification_clear */
   char *facts;             /* JSON object: what the message says (personal data) */
+  char *visitor_secrets;   /* claim only (invitations): JSON object with the reception_code
+                            * and qr_text, kept until delivery; zeroed by srv_notification_clear */
   char *status;            /* pending | delivered | failed */
   gint64 attempts;
   gint64 next_attempt_at;
@@ -54,6 +56,8 @@ typedef struct {
   char *last_error;
 } SrvNotification;
 void srv_notification_clear(SrvNotification *notification);
+/* A new notification id: "ntf-" + 32 lowercase hex digits of 16 random bytes (g_free). */
+char *srv_outbox_new_id(void);
 
 /* Up to @max pending notifications due at @now, oldest first, each with its
  * attempt counted and its next attempt moved to @now + @lease_s, so no other

@@ -78,12 +78,17 @@ typedef struct SrvStoreBackend {
                           const char *event_id, gint64 device_time, gint64 now, guint max_wrong, gint64 window_s,
                           SrvCodeOutcome *out, GError **error);
   GArray *(*visit_list)(gpointer backend, gint64 site_id, gboolean present_only, guint limit, GError **error);
+  gboolean (*visit_photo)(gpointer backend, gint64 site_id, const char *visit_id, GBytes **out, GError **error);
 
   GArray *(*changes_since)(gpointer backend, gint64 site_id, gint64 cursor, guint limit, gboolean *out_more,
                            GError **error);
 
   /* The notification outbox and its settings (srv-outbox-private.h). */
   const struct SrvOutboxBackend *outbox;
+  /* The hash-chained audit log (srv-audit-private.h). */
+  const struct SrvAuditBackend *audit;
+  /* Accounts, sessions, sign-in limits, TOTP, allow-lists (srv-auth-store-private.h). */
+  const struct SrvAuthBackend *auth;
 } SrvStoreBackend;
 
 struct SrvStore {

@@ -8,6 +8,8 @@
 
 #include "gk-store.h"
 #include "gk-ticket.h"
+#include "srv-audit-private.h"
+#include "srv-auth-store-private.h"
 #include "srv-outbox-private.h"
 #include "gk-visit.h"
 
@@ -256,6 +258,141 @@ static const GkMigration migrations[] = {
     "  UNIQUE (kind, source, recipient));"
     "CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status = 'pending';"
     "CREATE INDEX notifications_site ON notifications (site_id, created_at);" },
+  /* 5: the audit log (srv-audit-sqlite.c has its SQL, docs/audit.md the chain).
+   * Append-only: triggers refuse any UPDATE and any DELETE above the chain's
+   * base, which only a purge moves forward (oldest entries first), and an
+   * INSERT that is not the next seq. No foreign keys: entries outlive the
+   * sites, accounts and devices they name. No personal data: targets are ids. */
+  { 5,
+    "CREATE TABLE audit_log ("
+    "  seq INTEGER PRIMARY KEY CHECK (seq > 0),"
+    "  at INTEGER NOT NULL,"
+    "  site_id INTEGER NOT NULL,"
+    "  actor_kind TEXT NOT NULL CHECK (actor_kind IN ('none', 'account', 'device', 'system')),"
+    "  actor TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 128),"
+    "  source_ip TEXT NOT NULL CHECK (length(source_ip) BETWEEN 1 AND 64),"
+    "  action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 64),"
+    "  target TEXT NOT NULL CHECK (length(target) <= 256),"
+    "  result TEXT NOT NULL CHECK (result IN ('ok', 'refused', 'error')),"
+    "  reason TEXT NOT NULL CHECK (length(reason) <= 64),"
+    "  prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
+    "  hash BLOB NOT NULL CHECK (length(hash) = 32));"
+    "CREATE INDEX audit_log_site_at ON audit_log (site_id, at);"
+    "CREATE INDEX audit_log_actor ON audit_log (actor, seq);"
+    "CREATE TABLE audit_chain ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  base_seq INTEGER NOT NULL CHECK (base_seq >= 0),"
+    "  base_hash BLOB NOT NULL CHECK (length(base_hash) = 32));"
+    "INSERT INTO audit_chain (id, base_seq, base_hash) VALUES (1, 0, zeroblob(32));"
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_log_purge_only BEFORE DELETE ON audit_log"
+    " WHEN old.seq > (SELECT base_seq FROM audit_chain WHERE id = 1)"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_log_next_seq BEFORE INSERT ON audit_log"
+    " WHEN new.seq <> coalesce((SELECT max(seq) FROM audit_log), (SELECT base_seq FROM audit_chain WHERE id = 1)) + 1"
+    " BEGIN SELECT RAISE(ABORT, 'audit entries are appended in seq order'); END;"
+    "CREATE TRIGGER audit_chain_forward BEFORE UPDATE ON audit_chain"
+    " WHEN new.base_seq < old.base_seq OR new.id <> old.id"
+    "  OR (new.base_seq = old.base_seq AND new.base_hash IS NOT old.base_hash)"
+    " BEGIN SELECT RAISE(ABORT, 'the audit chain base only moves forward'); END;"
+    "CREATE TRIGGER audit_chain_kept BEFORE DELETE ON audit_chain"
+    " BEGIN SELECT RAISE(ABORT, 'the audit chain base is kept'); END;" },
+  /* 6: accounts and sign-in (srv-auth-sqlite.c has the SQL). Accounts other
+   * than owners act on the sites listed in account_sites (the existing ones get
+   * the first site); owners on every site. TOTP secrets (20 bytes) live in the
+   * encrypted store: totp_pending until the first code confirms enrollment;
+   * totp_last_step is the step of the last accepted code, so no code counts
+   * twice. Recovery codes and session tokens are kept as SHA-256 hashes only.
+   * login_failures feeds the rate limits (rows older than a day go). Allow-
+   * lists hold canonical CIDR texts (srv-cidr.h). */
+  { 6,
+    "ALTER TABLE accounts ADD COLUMN disabled_at INTEGER;"
+    "ALTER TABLE accounts ADD COLUMN last_login_at INTEGER;"
+    "ALTER TABLE accounts ADD COLUMN totp_secret BLOB CHECK (totp_secret IS NULL OR length(totp_secret) = 20);"
+    "ALTER TABLE accounts ADD COLUMN totp_pending BLOB CHECK (totp_pending IS NULL OR length(totp_pending) = 20);"
+    "ALTER TABLE accounts ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN second_factor INTEGER NOT NULL DEFAULT 0 CHECK (second_factor IN (0, 1));"
+    "CREATE TABLE account_sites ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+    "  site_id INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (account_id, site_id)) WITHOUT ROWID;"
+    "CREATE INDEX account_sites_site ON account_sites (site_id);"
+    "INSERT INTO account_sites (account_id, site_id)"
+    " SELECT a.id, s.id FROM accounts a, (SELECT min(id) AS id FROM sites) s"
+    " WHERE a.role <> 'owner' AND s.id IS NOT NULL;"
+    /* srv_store_account_add() names no sites: such an account gets the first
+     * one, as the existing accounts did above (srv-auth-sqlite.c replaces the
+     * list in the same transaction when it creates an account with sites). */
+    "CREATE TRIGGER accounts_first_site AFTER INSERT ON accounts WHEN new.role <> 'owner'"
+    " BEGIN INSERT INTO account_sites (account_id, site_id)"
+    "  SELECT new.id, (SELECT min(id) FROM sites) WHERE EXISTS (SELECT 1 FROM sites); END;"
+    "CREATE TABLE recovery_codes ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+    "  code_hash BLOB NOT NULL CHECK (length(code_hash) = 32),"
+    "  used_at INTEGER,"
+    "  PRIMARY KEY (account_id, code_hash)) WITHOUT ROWID;"
+    "CREATE TABLE login_failures ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER REFERENCES accounts (id) ON DELETE CASCADE,"
+    "  ip TEXT NOT NULL CHECK (length(ip) BETWEEN 1 AND 64),"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX login_failures_account ON login_failures (account_id, at) WHERE account_id IS NOT NULL;"
+    "CREATE INDEX login_failures_ip ON login_failures (ip, at);"
+    "CREATE INDEX login_failures_at ON login_failures (at);"
+    "CREATE TABLE site_allow_list ("
+    "  site_id INTEGER NOT NULL REFERENCES sites (id) ON DELETE CASCADE,"
+    "  cidr TEXT NOT NULL CHECK (length(cidr) BETWEEN 1 AND 64),"
+    "  PRIMARY KEY (site_id, cidr)) WITHOUT ROWID;"
+    "CREATE TABLE account_allow_list ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+    "  cidr TEXT NOT NULL CHECK (length(cidr) BETWEEN 1 AND 64),"
+    "  PRIMARY KEY (account_id, cidr)) WITHOUT ROWID;" },
+  /* 7: invitation e-mails (srv-outbox-sqlite.c): a ticket issued with the
+   * visitor's address queues kind 'invitation' to recipient 'visitor' in its
+   * own transaction. visitor_secrets holds what only the visitor may see (the
+   * reception code in plain and the ticket's QR text) until the e-mail is
+   * delivered, when it is cleared with the webhook secret. SQLite cannot widen
+   * a CHECK in place, so the table is rebuilt (nothing refers to it).
+   * Personal data: notifications.visitor_secrets. */
+  { 7,
+    "CREATE TABLE notifications_new ("
+    "  id TEXT PRIMARY KEY CHECK (length(id) = 36 AND substr(id, 1, 4) = 'ntf-'),"
+    "  site_id INTEGER NOT NULL REFERENCES sites (id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('checkin', 'walkin', 'double-entry', 'device-offline', 'invitation')),"
+    "  source TEXT NOT NULL,"
+    "  recipient TEXT NOT NULL,"
+    "  channel TEXT NOT NULL CHECK (channel IN ('email', 'slack', 'teams', 'webhook')),"
+    "  target TEXT NOT NULL,"
+    "  language TEXT NOT NULL CHECK (language IN ('ja', 'en')),"
+    "  secret TEXT,"
+    "  facts TEXT NOT NULL CHECK (json_valid(facts)),"
+    "  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  last_error TEXT,"
+    "  visitor_secrets TEXT CHECK (visitor_secrets IS NULL OR json_valid(visitor_secrets)),"
+    "  UNIQUE (kind, source, recipient),"
+    "  CHECK ((kind = 'invitation') = (recipient = 'visitor')));"
+    "INSERT INTO notifications_new (id, site_id, kind, source, recipient, channel, target, language, secret,"
+    " facts, status, attempts, next_attempt_at, window_start, created_at, delivered_at, last_error)"
+    " SELECT id, site_id, kind, source, recipient, channel, target, language, secret, facts, status, attempts,"
+    " next_attempt_at, window_start, created_at, delivered_at, last_error FROM notifications;"
+    "DROP TABLE notifications;"
+    "ALTER TABLE notifications_new RENAME TO notifications;"
+    "CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status = 'pending';"
+    "CREATE INDEX notifications_site ON notifications (site_id, created_at);" },
+  /* 8: walk-in photos (the device setting "photo"): a JPEG of at most 64 KiB
+   * pushed with the walk-in event, kept apart from the visit row so lists never
+   * read it, shown only to roles with the visits.photo right.
+   * Personal data: visit_photos.jpeg. */
+  { 8,
+    "CREATE TABLE visit_photos ("
+    "  visit_id TEXT PRIMARY KEY REFERENCES visits (id) ON DELETE CASCADE,"
+    "  jpeg BLOB NOT NULL CHECK (length(jpeg) BETWEEN 5 AND 65536 AND substr(jpeg, 1, 3) = x'FFD8FF'));" },
 };
 
 const GkMigration *
@@ -328,6 +465,8 @@ typedef enum {
   Q_VISIT_BY_EVENT,
   Q_VISIT_LIST,
   Q_VISIT_LIST_PRESENT,
+  Q_VISIT_PHOTO_ADD,
+  Q_VISIT_PHOTO_GET,
   N_QUERIES
 } QueryId;
 
@@ -342,7 +481,8 @@ typedef enum {
 
 #define VISIT_LIST_SQL(condition)                                                                     \
   "SELECT v.id, v.kind, v.device_id, v.ticket_id, v.visitor_name, v.company, v.purpose, v.host_id, h.name," \
-  " t.labels, v.terms_accepted, v.checked_in_at, v.checked_out_at, v.created_at"                           \
+  " t.labels, v.terms_accepted, v.checked_in_at, v.checked_out_at, v.created_at,"                          \
+  " EXISTS (SELECT 1 FROM visit_photos p WHERE p.visit_id = v.id)"                                          \
   " FROM visits v LEFT JOIN hosts h ON h.id = v.host_id AND h.site_id = v.site_id"                         \
   " LEFT JOIN tickets t ON t.id = v.ticket_id"                                                             \
   " WHERE v.site_id = ?1" condition " ORDER BY v.checked_in_at DESC, v.id DESC LIMIT ?2"
@@ -467,6 +607,9 @@ static const char *const query_sql[N_QUERIES] = {
                        " WHERE v.checkin_event_id = ?1",
   [Q_VISIT_LIST] = VISIT_LIST_SQL(""),
   [Q_VISIT_LIST_PRESENT] = VISIT_LIST_SQL(" AND v.checked_out_at IS NULL"),
+  [Q_VISIT_PHOTO_ADD] = "INSERT INTO visit_photos (visit_id, jpeg) VALUES (?1, ?2)",
+  [Q_VISIT_PHOTO_GET] = "SELECT p.jpeg FROM visit_photos p JOIN visits v ON v.id = p.visit_id"
+                        " WHERE v.id = ?1 AND v.site_id = ?2",
 };
 
 /* ---- connections and the pool ---------------------------------------------------- */
@@ -1345,7 +1488,10 @@ sq_ticket_add(gpointer backend, const SrvTicket *t, GError **error)
   bind_text(c, s, 14, t->labels);
   bind_blob(c, s, 15, t->has_code ? t->code_hash : NULL, 32);
   bind_int(c, s, 16, seq);
-  if (!step_done(c, s, what, error) || !tx_commit(c, what, error))
+  if (!step_done(c, s, what, error) ||
+      (t->invitation != NULL &&
+       !srv_outbox_sqlite_queue_invitation(c->gk, t->id, t->invitation, t->created_at, error)) ||
+      !tx_commit(c, what, error))
     goto out;
   ok = TRUE;
 out:
@@ -2033,8 +2179,18 @@ apply_walkin(Conn *c, const char *device_id, gint64 site_id, const SrvEvent *ev,
   bind_text(c, s, 9, ev->id);
   bind_int(c, s, 10, ev->device_time);
   bind_int(c, s, 11, now);
-  return step_done(c, s, what, error) &&
-         srv_outbox_sqlite_queue_walkin(c->gk, site_id, ev->visit_id, device_id, ev->id, ev->device_time, now,
+  if (!step_done(c, s, what, error))
+    return FALSE;
+  if (ev->photo != NULL) {
+    s = stmt(c, Q_VISIT_PHOTO_ADD, error);
+    if (s == NULL)
+      return FALSE;
+    bind_text(c, s, 1, ev->visit_id);
+    bind_bytes(c, s, 2, ev->photo);
+    if (!step_done(c, s, what, error))
+      return FALSE;
+  }
+  return srv_outbox_sqlite_queue_walkin(c->gk, site_id, ev->visit_id, device_id, ev->id, ev->device_time, now,
                                         out_notified, error);
 }
 
@@ -2259,6 +2415,9 @@ sq_events_apply(gpointer backend, const char *device_id, gint64 site_id, const S
       return FALSE;
     if (events[i].visit_id != NULL && !gk_visit_id_ok(events[i].visit_id))
       return fail(error, SRV_STORE_ERROR_INVALID, "%s: event %u has a malformed visit id", what, i);
+    if (events[i].photo != NULL && (events[i].kind != SRV_EVENT_WALKIN || g_bytes_get_size(events[i].photo) == 0 ||
+                                    g_bytes_get_size(events[i].photo) > SRV_STORE_PHOTO_MAX))
+      return fail(error, SRV_STORE_ERROR_INVALID, "%s: event %u has a photo that is not allowed", what, i);
     if (events[i].kind == SRV_EVENT_WALKIN) {
       if (events[i].visit_id == NULL)
         return fail(error, SRV_STORE_ERROR_INVALID, "%s: walk-in %u has no visit id", what, i);
@@ -2566,6 +2725,7 @@ read_visit_row(sqlite3_stmt *s, gpointer element)
   v->checked_in_at = sqlite3_column_int64(s, 11);
   v->checked_out_at = sqlite3_column_int64(s, 12);
   v->created_at = sqlite3_column_int64(s, 13);
+  v->has_photo = sqlite3_column_int(s, 14) != 0;
 }
 
 static GArray *
@@ -2573,6 +2733,30 @@ sq_visit_list(gpointer backend, gint64 site_id, gboolean present_only, guint lim
 {
   return list_rows(backend, present_only ? Q_VISIT_LIST_PRESENT : Q_VISIT_LIST, site_id, limit, sizeof(SrvVisit),
                    (GDestroyNotify) srv_visit_clear, read_visit_row, "cannot list the visits", error);
+}
+
+static gboolean
+sq_visit_photo(gpointer backend, gint64 site_id, const char *visit_id, GBytes **out, GError **error)
+{
+  Conn *c = conn_get(backend);
+  gboolean ok = FALSE;
+  sqlite3_stmt *s = stmt(c, Q_VISIT_PHOTO_GET, error);
+  if (s == NULL)
+    goto out;
+  bind_text(c, s, 1, visit_id);
+  bind_int(c, s, 2, site_id);
+  int r = step(c, s, "cannot read the photo", error);
+  if (r < 0)
+    goto out;
+  if (r == 0) {
+    fail(error, SRV_STORE_ERROR_NOT_FOUND, "this site has no such visit with a photo");
+    goto out;
+  }
+  *out = col_bytes(s, 0);
+  ok = TRUE;
+out:
+  conn_put(backend, c);
+  return ok;
 }
 
 /* ---- the change feed ------------------------------------------------------------------------ */
@@ -2748,6 +2932,9 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .alert_list = sq_alert_list,
   .redeem_code = sq_redeem_code,
   .visit_list = sq_visit_list,
+  .visit_photo = sq_visit_photo,
   .changes_since = sq_changes_since,
   .outbox = &srv_outbox_sqlite_backend,
+  .audit = &srv_audit_sqlite_backend,
+  .auth = &srv_auth_sqlite_backend,
 };

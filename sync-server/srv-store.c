@@ -358,6 +358,15 @@ srv_store_visit_list(SrvStore *store, gint64 site_id, gboolean present_only, gui
   return store->ops->visit_list(store->backend, site_id, present_only, limit, error);
 }
 
+gboolean
+srv_store_visit_photo(SrvStore *store, gint64 site_id, const char *visit_id, GBytes **out, GError **error)
+{
+  CHECK_STORE(FALSE);
+  g_return_val_if_fail(visit_id != NULL && out != NULL, FALSE);
+  *out = NULL;
+  return store->ops->visit_photo(store->backend, site_id, visit_id, out, error);
+}
+
 GArray *
 srv_store_changes_since(SrvStore *store, gint64 site_id, gint64 cursor, guint limit, gboolean *out_more,
                         GError **error)
@@ -440,6 +449,7 @@ srv_event_clear(SrvEvent *event)
   g_free(event->visitor_name);
   g_free(event->company);
   g_free(event->purpose);
+  g_clear_pointer(&event->photo, g_bytes_unref);
   memset(event, 0, sizeof *event);
 }
 

@@ -84,6 +84,15 @@ gboolean srv_store_host_find(SrvStore *store, gint64 site_id, const char *id_or_
 
 /* ---- tickets ----------------------------------------------------------------------- */
 
+/* An invitation e-mail to the visitor of a new ticket: srv_store_ticket_add
+ * queues it in the outbox (srv-outbox.h) in the ticket's own transaction, so it
+ * is sent exactly when the ticket is stored. */
+typedef struct {
+  const char *notification_id;  /* srv_outbox_new_id() */
+  const char *email;            /* the visitor's address, checked (srv_notify_target_check) */
+  const char *reception_code;   /* the ticket's code in plain, for the e-mail only; NULL: none */
+} SrvInvitation;
+
 typedef struct {
   guint8 id[16];
   gint64 site_id;
@@ -100,13 +109,16 @@ typedef struct {
   char *purpose;         /* may be NULL */
   char *labels;          /* comma-separated, may be NULL */
   gboolean has_code;     /* a reception code was issued: code_hash holds its hash */
-  guint8 code_hash[32];  /* gk_reception_code_hash(); the code itself is never stored */
+  guint8 code_hash[32];  /* gk_reception_code_hash(); the code itself is never stored here
+                          * (an invitation's outbox row holds it until delivered) */
+  const SrvInvitation *invitation;  /* srv_store_ticket_add only: also queue this; not owned */
 } SrvTicket;
 void srv_ticket_clear(SrvTicket *ticket);
 
-/* EXISTS when the ticket id is taken, or when the reception code (has_code) is
- * that of another unrevoked ticket of the site that has not expired by
- * created_at: the caller draws another code and tries again. */
+/* EXISTS when the ticket id (or the invitation's notification id) is taken, or
+ * when the reception code (has_code) is that of another unrevoked ticket of the
+ * site that has not expired by created_at: the caller draws another code and
+ * tries again. With @ticket->invitation, nothing is stored unless both are. */
 gboolean srv_store_ticket_add(SrvStore *store, const SrvTicket *ticket, GError **error);
 gboolean srv_store_ticket_get(SrvStore *store, const guint8 id[16], SrvTicket *out, GError **error);
 gboolean srv_store_ticket_revoke(SrvStore *store, const guint8 id[16], GError **error);
@@ -215,6 +227,7 @@ typedef struct {
   char *purpose;       /* walkin, may be NULL */
   gint64 host_id;      /* walkin: a host of the device's site, 0: none */
   gboolean terms_accepted; /* walkin */
+  GBytes *photo;       /* walkin: the visitor's JPEG (checked by srv-visit), or NULL (personal data) */
 } SrvEvent;
 void srv_event_clear(SrvEvent *event);
 
@@ -319,11 +332,19 @@ typedef struct {
   gint64 checked_in_at;  /* device time */
   gint64 checked_out_at; /* device time, 0: still here */
   gint64 created_at;     /* server time the check-in arrived */
+  gboolean has_photo;    /* a walk-in photo is stored (srv_store_visit_photo) */
 } SrvVisit;
 void srv_visit_clear(SrvVisit *visit);
 /* Visits of a site, newest check-in first, at most @limit; with @present_only
  * those not checked out. */
 GArray *srv_store_visit_list(SrvStore *store, gint64 site_id, gboolean present_only, guint limit, GError **error);
+
+/* Largest walk-in photo the store keeps (a JPEG; srv-visit checks the rest). */
+#define SRV_STORE_PHOTO_MAX (64 * 1024)
+/* The photo of visit @visit_id of @site_id (*out: g_bytes_unref). NOT_FOUND
+ * when the site has no such visit or the visit has no photo. */
+gboolean srv_store_visit_photo(SrvStore *store, gint64 site_id, const char *visit_id, GBytes **out,
+                               GError **error);
 
 /* ---- the change feed devices pull ---------------------------------------------------- */
 

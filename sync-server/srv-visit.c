@@ -23,6 +23,13 @@ srv_event_id_ok(const char *id)
   return TRUE;
 }
 
+gboolean
+srv_visit_photo_ok(const guint8 *p, gsize len)
+{
+  return p != NULL && len >= 5 && len <= SRV_VISIT_PHOTO_MAX && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff &&
+         p[len - 2] == 0xff && p[len - 1] == 0xd9;
+}
+
 /* ---- pushed events ------------------------------------------------------------- */
 
 static gboolean G_GNUC_PRINTF(3, 4)
@@ -55,12 +62,43 @@ take_text(JsonObject *o, const char *name, gsize max, gboolean required, const c
   return TRUE;
 }
 
+/* A walk-in's photo: standard padded base64 and nothing else (g_base64_decode
+ * would skip what it does not know), decoding to a JPEG within the limit. */
+static gboolean
+take_photo(JsonObject *o, const char *where, GBytes **out, GError **error)
+{
+  const char *b64 = gk_json_get_string(o, "photo", NULL);
+  if (b64 == NULL)
+    return TRUE;
+  gsize n = strlen(b64);
+  if (n == 0 || n % 4 != 0)
+    return refuse(error, GK_JSON_ERROR_RANGE, "%s.photo must be padded base64", where);
+  for (gsize i = 0; i < n; i++) {
+    char ch = b64[i];
+    gboolean pad = ch == '=' && (i == n - 1 || (i == n - 2 && b64[n - 1] == '='));
+    if (!g_ascii_isalnum(ch) && ch != '+' && ch != '/' && !pad)
+      return refuse(error, GK_JSON_ERROR_RANGE, "%s.photo must be padded base64", where);
+  }
+  gsize len = 0;
+  guint8 *jpeg = g_base64_decode(b64, &len);
+  if (!srv_visit_photo_ok(jpeg, len)) {
+    if (jpeg != NULL)
+      memset(jpeg, 0, len);
+    g_free(jpeg);
+    return refuse(error, GK_JSON_ERROR_RANGE, "%s.photo must be a JPEG of at most %d bytes", where,
+                  SRV_VISIT_PHOTO_MAX);
+  }
+  *out = g_bytes_new_take(jpeg, len);
+  return TRUE;
+}
+
 /* Only walk-ins carry visitor data; a field on the wrong kind is a device bug
  * that must not be stored silently. */
 static gboolean
 walkin_fields_absent(JsonObject *o, const char *where, const char *kind, GError **error)
 {
-  static const char *const only_walkin[] = { "visitor_name", "company", "purpose", "host_id", "terms_accepted" };
+  static const char *const only_walkin[] = { "visitor_name", "company", "purpose", "host_id", "terms_accepted",
+                                             "photo" };
   for (guint i = 0; i < G_N_ELEMENTS(only_walkin); i++)
     if (json_object_has_member(o, only_walkin[i]))
       return refuse(error, GK_JSON_ERROR_RANGE, "%s.%s is not allowed on a %s event", where, only_walkin[i], kind);
@@ -83,6 +121,7 @@ srv_visit_parse_event(JsonNode *node, guint index, SrvEvent *out, GError **error
     { "purpose", GK_JSON_STRING, FALSE, 0, GK_VISIT_PURPOSE_MAX },
     { "host_id", GK_JSON_INT, FALSE, 1, G_MAXINT64 },
     { "terms_accepted", GK_JSON_BOOL, FALSE, 0, 0 },
+    { "photo", GK_JSON_STRING, FALSE, 8, SRV_VISIT_PHOTO_B64_MAX },
   };
   static const struct {
     const char *name;
@@ -140,7 +179,8 @@ srv_visit_parse_event(JsonNode *node, guint index, SrvEvent *out, GError **error
       return refuse(error, GK_JSON_ERROR_MISSING, "%s.terms_accepted is required for walkin", where);
     if (!take_text(o, "visitor_name", GK_VISIT_NAME_MAX, TRUE, where, &out->visitor_name, error) ||
         !take_text(o, "company", GK_VISIT_COMPANY_MAX, FALSE, where, &out->company, error) ||
-        !take_text(o, "purpose", GK_VISIT_PURPOSE_MAX, FALSE, where, &out->purpose, error))
+        !take_text(o, "purpose", GK_VISIT_PURPOSE_MAX, FALSE, where, &out->purpose, error) ||
+        !take_photo(o, where, &out->photo, error))
       return FALSE;
     out->host_id = gk_json_get_int(o, "host_id", 0);
     out->terms_accepted = gk_json_get_bool(o, "terms_accepted", FALSE);
@@ -337,9 +377,37 @@ srv_visit_handle_list(SrvApp *app, const SrvRequest *request, SrvResponse *respo
     json_object_set_int_member(o, "checked_in_at", v->checked_in_at);
     set_time_or_null(o, "checked_out_at", v->checked_out_at);
     json_object_set_int_member(o, "server_time", v->created_at);
+    json_object_set_boolean_member(o, "photo", v->has_photo);
     json_array_add_object_element(list, o);
   }
   JsonObject *top = json_object_new();
   json_object_set_array_member(top, "visits", list);
   reply_object(response, 200, top);
+}
+
+void
+srv_visit_handle_photo(SrvApp *app, const SrvRequest *request, SrvResponse *response)
+{
+  g_auto(GStrv) seg = srv_api_path_segments(request);
+  const char *id = NULL;
+  if (seg == NULL || !srv_api_path_match(seg, "v1/visits/*/photo", &id)) {
+    srv_response_set_error(response, 404, "not-found", NULL);
+    return;
+  }
+  if (!gk_visit_id_ok(id)) {
+    srv_response_set_error(response, 400, "bad-request", "a visit id is \"vis-\" and 32 lowercase hex digits");
+    return;
+  }
+  g_autoptr(GBytes) jpeg = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!srv_store_visit_photo(app->store, app->site_id, id, &jpeg, &error)) {
+    srv_api_reply_error(response, error);
+    return;
+  }
+  /* The HTTP layer adds Cache-Control: no-store and nosniff to every answer:
+   * a face is not kept by proxies or browsers, nor taken for anything else. */
+  response->status = 200;
+  response->content_type = g_strdup("image/jpeg");
+  response->body = g_steal_pointer(&jpeg);
+  GK_LOG_INFO("visit.photo_read", GK_STR("visit", id));
 }

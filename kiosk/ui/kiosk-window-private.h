@@ -1,8 +1,8 @@
 /* KioskWindow's instance struct and the functions its files share:
  * kiosk-window.c (navigation, scanners, idle), kiosk-window-reception.c
  * (QR/code/walk-in/terms/done/leaving), kiosk-window-gate.c (verdicts),
- * kiosk-window-admin.c (PIN, status, enrollment), kiosk-window-inspect.c
- * (what the test driver reads). */
+ * kiosk-window-admin.c (PIN, status, enrollment), kiosk-window-photo.c (the
+ * walk-in photo), kiosk-window-inspect.c (what the test driver reads). */
 #pragma once
 #include "kiosk-keyboard.h"
 #include "kiosk-keypad.h"
@@ -36,6 +36,14 @@ struct _KioskWindow {
   struct _KioskDoor *door;
   struct _KioskSound *sound;
   guint scan_serial;      /* gate: newer scans win */
+  gint64 preview_at_us;   /* monotonic time of the last camera frame */
+  /* walk-in photo (kiosk-window-photo.c) */
+  int photo_state;
+  gboolean photo_terms;   /* the terms were accepted before the photo screen */
+  GdkTexture *photo_frame;/* the frame taken, shown as the still */
+  GBytes *photo_jpeg;     /* its JPEG (wipes itself), held until the walk-in is submitted */
+  GCancellable *photo_cancel;
+  guint photo_tick;
 
   /* template children */
   GtkStack *pages;
@@ -49,6 +57,9 @@ struct _KioskWindow {
   GtkLabel *walkin_error;
   KioskKeyboard *walkin_keyboard;
   GtkLabel *terms_text;
+  GtkStack *photo_view, *photo_actions;
+  GtkPicture *photo_live, *photo_still;
+  GtkLabel *photo_status;
   GtkLabel *done_title, *done_detail, *done_notified, *done_badge;
   GtkPicture *leaving_picture;
   GtkEntry *leaving_search;
@@ -83,6 +94,19 @@ void kiosk_window_leaving_refresh(KioskWindow *self);
 /* A digit from the keypad or a hardware key, for the code or PIN screen. */
 void kiosk_window_keypad_digit(KioskWindow *self, const char *digit);
 void kiosk_window_badge_forget(KioskWindow *self);
+/* Registers the walk-in with what the form holds, the terms acceptance and
+ * the photo taken (if any). */
+void kiosk_window_submit_walkin(KioskWindow *self, gboolean terms_accepted);
+
+/* kiosk-window-photo.c */
+void kiosk_window_class_init_photo(GtkWidgetClass *widget_class);
+/* TRUE when the site takes walk-in photos (setting "photo"). */
+gboolean kiosk_window_photo_wanted(KioskWindow *self);
+/* Shows the photo screen; the walk-in is submitted from there. */
+void kiosk_window_photo_start(KioskWindow *self, gboolean terms_accepted);
+/* Drops the photo (its bytes are wiped), any encoding under way and the
+ * screen's timer: when the flow ends, the walk-in was submitted, or the window goes. */
+void kiosk_window_photo_forget(KioskWindow *self);
 
 /* kiosk-window-gate.c */
 void kiosk_window_gate_ready(KioskWindow *self);

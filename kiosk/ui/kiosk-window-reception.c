@@ -1,5 +1,6 @@
 /* Reception screens: QR and reception-code check-in, walk-in with host search
- * and terms, the done screen with the badge, and check-out ("Leaving"). */
+ * and terms (then the photo screen, kiosk-window-photo.c, where the site takes
+ * photos), the done screen with the badge, and check-out ("Leaving"). */
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -75,6 +76,31 @@ show_done(KioskWindow *self, const KioskVisitResult *visit, gboolean checkout)
   self->done_timeout = g_timeout_add_seconds(DONE_RETURN_S, done_return, self);
 }
 
+typedef enum {
+  VISIT_DONE,     /* the done screen is up */
+  VISIT_REFUSED,  /* the reason is on @error_label */
+  VISIT_GONE,     /* the window is being destroyed: touch nothing */
+} VisitEnd;
+
+/* The common end of a code, walk-in or check-out request. */
+static VisitEnd
+finish_visit(KioskWindow *self, GObject *source, GAsyncResult *result, gboolean checkout, GtkLabel *error_label)
+{
+  self->busy = FALSE;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KioskEngineReply) reply = kiosk_engine_finish(KIOSK_ENGINE(source), result, &error);
+  if (gtk_widget_in_destruction(GTK_WIDGET(self)))
+    return VISIT_GONE;
+  if (reply != NULL && reply->visit_ok) {
+    show_done(self, &reply->visit, checkout);
+    return VISIT_DONE;
+  }
+  g_autofree char *why = reply != NULL ? refusal_text(reply->refusal, &reply->visit)
+                                       : g_strdup(_("Something went wrong. Please ask at the reception desk."));
+  gtk_label_set_text(error_label, why);
+  return VISIT_REFUSED;
+}
+
 /* ---- QR (camera / wedge) ----------------------------------------------------------- */
 
 static void
@@ -126,18 +152,8 @@ static void
 code_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(KioskWindow) self = user_data;
-  self->busy = FALSE;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KioskEngineReply) reply = kiosk_engine_finish(KIOSK_ENGINE(source), result, &error);
-  if (gtk_widget_in_destruction(GTK_WIDGET(self)))
+  if (finish_visit(self, source, result, FALSE, self->code_error) != VISIT_REFUSED)
     return;
-  if (reply != NULL && reply->visit_ok) {
-    show_done(self, &reply->visit, FALSE);
-    return;
-  }
-  g_autofree char *why = reply != NULL ? refusal_text(reply->refusal, &reply->visit)
-                                       : g_strdup(_("Something went wrong. Please ask at the reception desk."));
-  gtk_label_set_text(self->code_error, why);
   memset(self->code->str, 0, self->code->len);
   g_string_truncate(self->code, 0);
   gtk_label_set_text(self->code_display, "");
@@ -299,23 +315,17 @@ static void
 walkin_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(KioskWindow) self = user_data;
-  self->busy = FALSE;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KioskEngineReply) reply = kiosk_engine_finish(KIOSK_ENGINE(source), result, &error);
-  if (gtk_widget_in_destruction(GTK_WIDGET(self)))
+  VisitEnd end = finish_visit(self, source, result, FALSE, self->walkin_error);
+  if (end == VISIT_GONE)
     return;
-  if (reply != NULL && reply->visit_ok) {
-    show_done(self, &reply->visit, FALSE);
-    return;
-  }
-  g_autofree char *why = reply != NULL ? refusal_text(reply->refusal, &reply->visit)
-                                       : g_strdup(_("Something went wrong. Please ask at the reception desk."));
-  gtk_label_set_text(self->walkin_error, why);
-  kiosk_window_show_page(self, "walkin");
+  /* Stored (or refused): the screen's copy of the photo has done its job. */
+  kiosk_window_photo_forget(self);
+  if (end == VISIT_REFUSED)
+    kiosk_window_show_page(self, "walkin");
 }
 
-static void
-submit_walkin(KioskWindow *self, gboolean terms_accepted)
+void
+kiosk_window_submit_walkin(KioskWindow *self, gboolean terms_accepted)
 {
   if (self->busy)
     return;
@@ -326,6 +336,7 @@ submit_walkin(KioskWindow *self, gboolean terms_accepted)
     .purpose = entry_text(self->walkin_purpose),
     .host_id = self->host_id,
     .terms_accepted = terms_accepted,
+    .photo = self->photo_jpeg,
   };
   kiosk_engine_walkin_async(self->engine, &w, walkin_done, g_object_ref(self));
 }
@@ -353,13 +364,22 @@ action_walkin_next(GtkWidget *widget, const char *name, GVariant *param)
     kiosk_window_show_page(self, "terms");
     return;
   }
-  submit_walkin(self, FALSE);
+  if (kiosk_window_photo_wanted(self)) {
+    kiosk_window_photo_start(self, FALSE);
+    return;
+  }
+  kiosk_window_submit_walkin(self, FALSE);
 }
 
 static void
 action_accept_terms(GtkWidget *widget, const char *name, GVariant *param)
 {
-  submit_walkin(KIOSK_WINDOW(widget), TRUE);
+  KioskWindow *self = KIOSK_WINDOW(widget);
+  if (kiosk_window_photo_wanted(self)) {
+    kiosk_window_photo_start(self, TRUE);
+    return;
+  }
+  kiosk_window_submit_walkin(self, TRUE);
 }
 
 /* ---- leaving -------------------------------------------------------------------------- */
@@ -422,18 +442,7 @@ static void
 checkout_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(KioskWindow) self = user_data;
-  self->busy = FALSE;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(KioskEngineReply) reply = kiosk_engine_finish(KIOSK_ENGINE(source), result, &error);
-  if (gtk_widget_in_destruction(GTK_WIDGET(self)))
-    return;
-  if (reply != NULL && reply->visit_ok) {
-    show_done(self, &reply->visit, TRUE);
-    return;
-  }
-  g_autofree char *why = reply != NULL ? refusal_text(reply->refusal, &reply->visit)
-                                       : g_strdup(_("Something went wrong. Please ask at the reception desk."));
-  gtk_label_set_text(self->leaving_error, why);
+  finish_visit(self, source, result, TRUE, self->leaving_error);
 }
 
 static void

@@ -76,7 +76,8 @@ kiosk_window_show_page(KioskWindow *self, const char *name)
 {
   gtk_stack_set_visible_child_name(self->pages, name);
   self->last_activity_us = g_get_monotonic_time();
-  GtkPicture *pictures[] = { self->scan_picture, self->leaving_picture, self->gate_picture, self->enroll_picture };
+  GtkPicture *pictures[] = { self->scan_picture, self->leaving_picture, self->gate_picture, self->enroll_picture,
+                             self->photo_live };
   for (guint i = 0; i < G_N_ELEMENTS(pictures); i++)
     gtk_picture_set_paintable(pictures[i], self->preview);
 }
@@ -114,6 +115,7 @@ clear_flow(KioskWindow *self)
   self->host_id = 0;
   self->admin_unlocked = FALSE;
   kiosk_window_badge_forget(self);
+  kiosk_window_photo_forget(self);
 }
 
 void
@@ -340,7 +342,9 @@ kiosk_window_set_preview(KioskWindow *self, GdkPaintable *paintable)
 {
   g_return_if_fail(KIOSK_IS_WINDOW(self));
   g_set_object(&self->preview, paintable);
-  GtkPicture *pictures[] = { self->scan_picture, self->leaving_picture, self->gate_picture, self->enroll_picture };
+  self->preview_at_us = g_get_monotonic_time();
+  GtkPicture *pictures[] = { self->scan_picture, self->leaving_picture, self->gate_picture, self->enroll_picture,
+                             self->photo_live };
   for (guint i = 0; i < G_N_ELEMENTS(pictures); i++)
     if (gtk_widget_get_mapped(GTK_WIDGET(pictures[i])))
       gtk_picture_set_paintable(pictures[i], paintable);
@@ -383,6 +387,7 @@ kiosk_window_dispose(GObject *object)
   if (self->engine != NULL)
     g_signal_handlers_disconnect_by_data(self->engine, self);
   kiosk_window_devices_free(self);
+  kiosk_window_photo_forget(self);
   gtk_widget_dispose_template(GTK_WIDGET(self), KIOSK_TYPE_WINDOW);
   G_OBJECT_CLASS(kiosk_window_parent_class)->dispose(object);
 }
@@ -464,6 +469,7 @@ kiosk_window_class_init(KioskWindowClass *klass)
   gtk_widget_class_install_action(widget_class, "win.start-code", NULL, action_start_code);
   gtk_widget_class_install_action(widget_class, "win.start-leaving", NULL, action_start_leaving);
   kiosk_window_class_init_reception(widget_class);
+  kiosk_window_class_init_photo(widget_class);
   kiosk_window_class_init_admin(widget_class);
 }
 

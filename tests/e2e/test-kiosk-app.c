@@ -104,8 +104,9 @@ configure_device(Fixture *f, const char *id, const char *settings_json)
 
 /* ---- the app --------------------------------------------------------------------------- */
 
+/* @camera: the app's --camera source ("none", "image:FILE"). */
 static App *
-app_start(Fixture *f, const char *data_dir, const char *lang)
+app_start_camera(Fixture *f, const char *data_dir, const char *lang, const char *camera)
 {
   g_autoptr(GSubprocessLauncher) l =
     g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
@@ -120,13 +121,19 @@ app_start(Fixture *f, const char *data_dir, const char *lang)
   App *app = g_new0(App, 1);
   app->f = f;
   app->lang = lang;
-  app->process = g_subprocess_launcher_spawn(l, &error, KIOSK, "--data-dir", data_dir, "--camera", "none",
+  app->process = g_subprocess_launcher_spawn(l, &error, KIOSK, "--data-dir", data_dir, "--camera", camera,
                                              "--language", lang, "--sync-interval", "1", "--redeem-timeout-ms",
                                              "3000", "--test-driver", NULL);
   g_assert_no_error(error);
   app->in = g_object_ref(g_subprocess_get_stdin_pipe(app->process));
   app->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(app->process));
   return app;
+}
+
+static App *
+app_start(Fixture *f, const char *data_dir, const char *lang)
+{
+  return app_start_camera(f, data_dir, lang, "none");
 }
 
 /* Sends one command, returns its answer (asserting "ok" unless @may_fail). */
@@ -502,8 +509,8 @@ test_reception(Fixture *f, gconstpointer data)
   expect_text(app, "Wrong PIN.");
   shot(app, "admin-pin");
   cmd(app, "keypad %sK", ADMIN_PIN);
-  g_autoptr(JsonNode) status = wait_page(app, "admin/status");
-  assert_shows(status, id);
+  json_node_unref(wait_page(app, "admin/status"));
+  expect_text(app, id); /* the status arrives from the engine thread */
   shot(app, "admin-status");
   cmd(app, "action win.home");
 
@@ -647,6 +654,219 @@ test_gate(Fixture *f, gconstpointer data)
   }
 }
 
+/* ---- walk-in photo ---------------------------------------------------------------------- */
+
+/* A camera picture that is no QR code (the scanner sees every frame). */
+static char *
+camera_picture(Fixture *f)
+{
+  g_autoptr(GdkPixbuf) p = gdk_pixbuf_new(GDK_COLORSPACE_RGB, FALSE, 8, 640, 480);
+  guint8 *px = gdk_pixbuf_get_pixels(p);
+  int stride = gdk_pixbuf_get_rowstride(p);
+  for (int y = 0; y < 480; y++)
+    for (int x = 0; x < 640; x++) {
+      guint8 *d = px + y * stride + x * 3;
+      gboolean face = (x - 320) * (x - 320) * 9 + (y - 240) * (y - 240) * 16 < 160 * 160 * 9;
+      d[0] = face ? 230 : (guint8) (x * 255 / 640);
+      d[1] = face ? 190 : (guint8) (y * 255 / 480);
+      d[2] = face ? 160 : 120;
+    }
+  char *path = g_build_filename(f->tmp, "camera.png", NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(gdk_pixbuf_save(p, path, "png", &error, NULL));
+  return path;
+}
+
+/* Enrolls a fresh reception app as @name (the installer types the code);
+ * returns the device id (g_free). */
+static char *
+photo_kiosk_enroll(App *app, const char *name)
+{
+  app->prefix = "photo-";
+  wait_page(app, "enroll");
+  g_autofree char *code = enroll_code(app->f, name, "reception");
+  cmd(app, "type enroll_entry %s", code);
+  cmd(app, "action win.enroll-typed");
+  json_node_unref(wait_page(app, "welcome"));
+  return device_id(app->f, name);
+}
+
+/* Name, host, next (and the terms when the site has some): on to the photo. */
+static void
+photo_walkin_form(App *app, const char *name, gboolean terms)
+{
+  cmd(app, "action win.start-walkin");
+  json_node_unref(wait_page(app, "walkin"));
+  cmd(app, "type walkin_name %s", name);
+  cmd(app, "type walkin_host_search やまだ");
+  expect_text(app, "山田 花子");
+  cmd(app, "choose 0");
+  cmd(app, "action win.walkin-next");
+  if (terms) {
+    json_node_unref(wait_page(app, "terms"));
+    cmd(app, "action win.accept-terms");
+  }
+  json_node_unref(wait_page(app, "photo"));
+}
+
+/* @action does nothing on the photo screen as it is: it stays, showing @shown. */
+static void
+assert_photo_action_ignored(App *app, const char *action, const char *shown)
+{
+  json_node_unref(cmd_full(app, TRUE, "action %s", action));
+  g_autoptr(JsonNode) state = cmd_full(app, FALSE, "state");
+  g_assert_cmpstr(json_object_get_string_member(json_node_get_object(state), "page"), ==, "photo");
+  assert_shows(state, shown);
+}
+
+/* GET /v1/visits: @visitor's visit has a photo (and its id in *out_id). */
+static gboolean
+visit_has_photo(Fixture *f, const char *visitor, char **out_id)
+{
+  g_autoptr(JsonNode) reply = NULL;
+  g_assert_cmpint(admin(f, "GET", "/v1/visits", NULL, &reply), ==, 200);
+  JsonArray *visits = json_object_get_array_member(json_node_get_object(reply), "visits");
+  for (guint i = 0; i < json_array_get_length(visits); i++) {
+    JsonObject *v = json_array_get_object_element(visits, i);
+    if (g_strcmp0(json_object_get_string_member(v, "visitor"), visitor) != 0)
+      continue;
+    if (out_id != NULL)
+      *out_id = g_strdup(json_object_get_string_member(v, "id"));
+    return json_object_get_boolean_member(v, "photo");
+  }
+  g_error("no visit of %s on the server", visitor);
+}
+
+/* The photo the server keeps for @visit_id, decoded (it must be a JPEG). */
+static GdkPixbuf *
+server_photo(Fixture *f, const char *visit_id)
+{
+  g_autofree char *url = g_strdup_printf("%s/v1/visits/%s/photo", f->server->admin_url, visit_id);
+  g_autofree char *jpeg = g_build_filename(f->tmp, "server-photo.jpg", NULL);
+  g_autofree char *auth = g_strconcat("Authorization: Bearer ", f->token, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, "curl", "-sf", "--cacert",
+                                              f->server->ca_path, "-H", auth, "-o", jpeg, url, NULL);
+  g_assert_no_error(error);
+  g_assert_true(g_subprocess_wait_check(p, NULL, &error));
+  g_assert_no_error(error);
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(jpeg, &bytes, &len, NULL));
+  g_assert_cmpuint(len, >, 3);
+  g_assert_cmpmem(bytes, 3, "\xff\xd8\xff", 3);
+  GdkPixbuf *pixbuf = gdk_pixbuf_new_from_file(jpeg, &error);
+  g_assert_no_error(error);
+  return pixbuf;
+}
+
+/* A site that takes photos: walk-in → terms → photo (take, retake, use) →
+ * done, in English and Japanese, with a camera (a still picture) and without. */
+static void
+test_photo(Fixture *f, gconstpointer data)
+{
+  add_host(f, "{\"name\":\"山田 花子\",\"reading\":\"やまだ はなこ\",\"department\":\"総務部\"}");
+  g_autofree char *picture = camera_picture(f);
+  g_autofree char *camera = g_strconcat("image:", picture, NULL);
+  g_autofree char *dir = g_build_filename(f->tmp, "lobby-photo", NULL);
+  App *app = app_start_camera(f, dir, "en", camera);
+  g_autofree char *id = photo_kiosk_enroll(app, "Lobby Photo");
+  configure_device(f, id, "{\"photo\":\"true\",\"site-text\":\"Photo HQ\","
+                          "\"terms-text\":\"Visitors must wear their badge.\"}");
+  expect_text(app, "Photo HQ");
+
+  const char *langs[] = { "en", "ja" };
+  const char *names[] = { "Photo Visitor", "写真 花子" };
+  for (guint l = 0; l < G_N_ELEMENTS(langs); l++) {
+    gboolean en = l == 0;
+    if (!en) {
+      cmd(app, "action app.language 'ja'");
+      expect_text(app, "ようこそ");
+      app->lang = "ja";
+    }
+    photo_walkin_form(app, names[l], TRUE);
+    /* The live camera, the face guide and one way on: take the photo. */
+    expect_text(app, en ? "Take photo" : "撮影する");
+    g_autoptr(JsonNode) live = cmd_full(app, FALSE, "state");
+    assert_shows(live, en ? "shown only to reception staff" : "受付担当者のみ");
+    assert_not_shows(live, en ? "Continue without photo" : "写真なしで進む");
+    shot(app, "live");
+    /* Nothing to use before a photo was taken. */
+    assert_photo_action_ignored(app, "win.use-photo", en ? "Take photo" : "撮影する");
+    cmd(app, "action win.take-photo");
+    /* Asked once the JPEG is made (the buttons show, disabled, meanwhile). */
+    expect_text(app, en ? "Is this photo all right?" : "この写真でよろしいですか");
+    g_autoptr(JsonNode) still = cmd_full(app, FALSE, "state");
+    assert_shows(still, en ? "Use this photo" : "この写真を使う");
+    assert_shows(still, en ? "Retake" : "撮り直す");
+    shot(app, "still");
+    cmd(app, "action win.retake-photo");
+    expect_text(app, en ? "Take photo" : "撮影する");
+    cmd(app, "action win.take-photo");
+    expect_text(app, en ? "Is this photo all right?" : "この写真でよろしいですか");
+    cmd(app, "action win.use-photo");
+    g_autoptr(JsonNode) done = wait_page(app, "done");
+    assert_shows(done, names[l]);
+    shot(app, "done");
+
+    /* The server has it: a JPEG of the camera's frame, at most 480 px. */
+    g_autofree char *visit = NULL;
+    g_assert_true(visit_has_photo(f, names[l], &visit));
+    g_autoptr(GdkPixbuf) photo = server_photo(f, visit);
+    g_assert_cmpint(MAX(gdk_pixbuf_get_width(photo), gdk_pixbuf_get_height(photo)), ==, 480);
+    g_assert_cmpint(gdk_pixbuf_get_width(photo) * 3, ==, gdk_pixbuf_get_height(photo) * 4);
+    /* The middle is the picture's face colour (JPEG is lossy: near it). */
+    const guint8 *px = gdk_pixbuf_read_pixels(photo);
+    const guint8 *mid = px + (gdk_pixbuf_get_height(photo) / 2) * gdk_pixbuf_get_rowstride(photo) +
+                        (gdk_pixbuf_get_width(photo) / 2) * gdk_pixbuf_get_n_channels(photo);
+    g_assert_cmpint(ABS(mid[0] - 230), <, 24);
+    g_assert_cmpint(ABS(mid[1] - 190), <, 24);
+    g_assert_cmpint(ABS(mid[2] - 160), <, 24);
+    cmd(app, "action win.home");
+    /* The flow is over: nothing of the visitor is left on the photo screen. */
+    g_autoptr(JsonNode) home = wait_page(app, "welcome");
+    assert_not_shows(home, names[l]);
+  }
+  /* Cancelling on the photo screen records nothing. */
+  photo_walkin_form(app, "Changed Mind", TRUE);
+  cmd(app, "action win.take-photo");
+  expect_text(app, "この写真でよろしいですか");
+  cmd(app, "action win.home");
+  json_node_unref(wait_page(app, "welcome"));
+  g_autoptr(JsonNode) visits = NULL;
+  g_assert_cmpint(admin(f, "GET", "/v1/visits", NULL, &visits), ==, 200);
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  json_generator_set_root(gen, visits);
+  g_autofree char *listed = json_generator_to_data(gen, NULL);
+  g_assert_null(strstr(listed, "Changed Mind"));
+  app_stop(app);
+
+  /* No camera: the screen says so and the visitor goes on without a photo. */
+  g_autofree char *dir2 = g_build_filename(f->tmp, "lobby-nocam", NULL);
+  for (guint l = 0; l < G_N_ELEMENTS(langs); l++) {
+    gboolean en = l == 0;
+    g_autofree char *ldir = g_strdup_printf("%s-%s", dir2, langs[l]);
+    g_autofree char *name = g_strdup_printf("Lobby NoCam %s", langs[l]);
+    App *nocam = app_start(f, ldir, langs[l]);
+    g_autofree char *id2 = photo_kiosk_enroll(nocam, name);
+    configure_device(f, id2, "{\"photo\":\"true\",\"site-text\":\"No Camera HQ\"}");
+    expect_text(nocam, "No Camera HQ");
+    g_autofree char *visitor = g_strdup_printf("No Camera %s", langs[l]);
+    photo_walkin_form(nocam, visitor, FALSE);
+    expect_text(nocam, en ? "The camera is not available" : "現在カメラが使えません");
+    g_autoptr(JsonNode) none = cmd_full(nocam, FALSE, "state");
+    assert_not_shows(none, en ? "Take photo" : "撮影する");
+    shot(nocam, "no-camera");
+    /* No camera, no photo to take. */
+    assert_photo_action_ignored(nocam, "win.take-photo", en ? "Continue without photo" : "写真なしで進む");
+    cmd(nocam, "action win.skip-photo");
+    g_autoptr(JsonNode) done = wait_page(nocam, "done");
+    assert_shows(done, visitor);
+    g_assert_false(visit_has_photo(f, visitor, NULL));
+    app_stop(nocam);
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -655,5 +875,6 @@ main(int argc, char **argv)
   ADD("reception", test_reception);
   ADD("japanese", test_japanese);
   ADD("gate", test_gate);
+  ADD("photo", test_photo);
   return g_test_run();
 }

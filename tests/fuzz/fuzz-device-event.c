@@ -1,7 +1,8 @@
 /* Fuzz target for the one parser of events devices push (srv_visit_parse_event),
  * walk-ins and check-outs included: whatever the input, an accepted event obeys
  * the protocol's rules (a walk-in has a well-formed visit id and a visitor name
- * that passes the visitor text rules; visitor data only on walk-ins). */
+ * that passes the visitor text rules; visitor data only on walk-ins; a photo
+ * only on a walk-in, and then a JPEG within the size limit). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     } else if (ev.visitor_name != NULL || ev.company != NULL || ev.purpose != NULL || ev.host_id != 0) {
       abort();
+    }
+    if (ev.photo != NULL) {
+      gsize len = 0;
+      const guint8 *jpeg = g_bytes_get_data(ev.photo, &len);
+      if (ev.kind != SRV_EVENT_WALKIN || !srv_visit_photo_ok(jpeg, len))
+        abort();
     }
     if (ev.kind == SRV_EVENT_CHECKIN && !ev.has_ticket)
       abort();

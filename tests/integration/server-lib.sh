@@ -45,3 +45,21 @@ start_server() {
   ADMIN_PORT=$(echo "$LINE" | sed -n 's/.* admin_port=\([0-9][0-9]*\).*/\1/p')
   [ -n "$DEVICE_PORT" ] && [ -n "$ADMIN_PORT" ] || fail "no ports in: $LINE"
 }
+
+# Owners and admins sign in with a second factor (TOTP). ctl_enroll_totp CTL
+# sets it up for the account genkanctl CTL is signed in as (after its first
+# login), keeping the secret in $TMP/owner-totp; totp_code prints a fresh code
+# for it (helper-totp waits for the next 30-second step when both usable ones
+# are spent), e.g. GENKAN_TOTP_CODE=$(totp_code) "$CTL" login --user owner.
+totp_code() {
+  "$BUILD/tests/helper-totp" "$TMP/owner-totp" || fail "helper-totp could not make a code"
+}
+ctl_enroll_totp() {
+  "$1" account totp enroll --no-confirm >"$TMP/totp-enroll.out" 2>"$TMP/totp-enroll.err" ||
+    fail "account totp enroll: $(cat "$TMP/totp-enroll.err")"
+  secret=$(sed -n 's/^secret  \([A-Z2-7][A-Z2-7]*\)$/\1/p' "$TMP/totp-enroll.out")
+  [ -n "$secret" ] || fail "account totp enroll printed no secret: $(cat "$TMP/totp-enroll.out")"
+  echo "$secret 0" >"$TMP/owner-totp"
+  "$1" account totp confirm "$(totp_code)" >"$TMP/totp-confirm.out" 2>"$TMP/totp-confirm.err" ||
+    fail "account totp confirm: $(cat "$TMP/totp-confirm.err")"
+}

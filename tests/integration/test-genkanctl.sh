@@ -56,6 +56,8 @@ INITIAL=$(cat "$DATA/initial-owner-password")
 GENKAN_PASSWORD=$INITIAL GENKAN_NEW_PASSWORD=$NEW_PW \
   "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner --new-password >"$TMP/login.out" 2>"$TMP/login.err" ||
   fail "login with --new-password: $(cat "$TMP/login.err")"
+# Owners sign in with a second factor: set it up before anything else.
+ctl_enroll_totp "$CTL"
 SESSION=$XDG_CONFIG_HOME/genkan/session
 [ -f "$SESSION" ] || fail "login saved no session at $SESSION"
 mode=$(stat -c %a "$SESSION")
@@ -124,7 +126,8 @@ rc=$?
 echo "wrong password: exit $rc, $(head -n 1 "$TMP/wrong.err")"
 
 # The right (new) password still works afterwards.
-GENKAN_PASSWORD=$NEW_PW "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner >"$TMP/relogin.out" \
+GENKAN_PASSWORD=$NEW_PW GENKAN_TOTP_CODE=$(totp_code) "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner \
+  >"$TMP/relogin.out" \
   2>"$TMP/relogin.err" || fail "login with the new password: $(cat "$TMP/relogin.err")"
 
 # --- a second server on a port that is taken ------------------------------------------------------

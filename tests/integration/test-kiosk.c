@@ -240,6 +240,11 @@ run_ctl(Fixture *f, const char *const *args, char **out)
   g_autofree char *cfg = g_build_filename(f->tmp, "xdg", NULL);
   g_subprocess_launcher_setenv(l, "XDG_CONFIG_HOME", cfg, TRUE);
   g_subprocess_launcher_setenv(l, "GENKAN_PASSWORD", OWNER_PW, TRUE);
+  /* The owner signs in with a second factor (gk_test_server_login_owner set it up). */
+  g_autofree char *totp_file = gk_test_server_owner_totp_path(f->server);
+  g_autofree char *totp = g_strv_contains(args, "login") ? gk_test_totp_next_from_file(totp_file) : NULL;
+  if (totp != NULL)
+    g_subprocess_launcher_setenv(l, "GENKAN_TOTP_CODE", totp, TRUE);
   g_autoptr(GPtrArray) argv = g_ptr_array_new();
   g_ptr_array_add(argv, (gpointer) CTL);
   for (guint i = 0; args[i]; i++)

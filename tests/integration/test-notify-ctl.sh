@@ -58,6 +58,7 @@ INITIAL=$(cat "$DATA/initial-owner-password")
 GENKAN_PASSWORD=$INITIAL GENKAN_NEW_PASSWORD=$NEW_PW \
   "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner --new-password >"$TMP/login.out" 2>"$TMP/login.err" ||
   fail "login: $(cat "$TMP/login.err")"
+ctl_enroll_totp "$CTL"
 
 ok host host add --name "山田 太郎" --email yamada@example.com
 

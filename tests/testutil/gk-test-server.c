@@ -11,6 +11,7 @@
 #include "gk-json.h"
 #include "gk-test-util.h"
 #include "srv-ca.h"
+#include "srv-totp.h"
 
 static const char *
 server_binary(void)
@@ -188,6 +189,9 @@ gk_test_request(const GkTestClient *client, const char *method, const char *url,
     auth = g_strconcat("Authorization: Bearer ", client->token, NULL);
     headers = curl_slist_append(headers, auth);
   }
+  g_autofree char *site = client->site != NULL ? g_strconcat("X-Genkan-Site: ", client->site, NULL) : NULL;
+  if (site != NULL)
+    headers = curl_slist_append(headers, site);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
@@ -238,34 +242,181 @@ gk_test_json_int(JsonNode *node, const char *member)
   return gk_json_get_int(json_node_get_object(node), member, G_MININT64);
 }
 
+/* ---- sign-in, accounts, the second factor ----------------------------------------------- */
+
+const char *
+gk_test_json_error_code(JsonNode *reply)
+{
+  if (reply == NULL || !JSON_NODE_HOLDS_OBJECT(reply))
+    return NULL;
+  return gk_test_json_str(json_object_get_member(json_node_get_object(reply), "error"), "code");
+}
+
+char *
+gk_test_totp_next(const char *secret, gint64 *last_step)
+{
+  guint8 key[64];
+  gsize len = 0;
+  g_assert_true(srv_base32_decode(secret, key, sizeof key, &len));
+  for (;;) {
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    gint64 step = srv_totp_step(now);
+    gint64 use = MAX(step, *last_step + 1);
+    /* The server takes now-1 .. now+1: a step ahead is still fresh. */
+    if (use <= step + SRV_TOTP_WINDOW) {
+      *last_step = use;
+      return g_strdup_printf("%06u", srv_totp_hotp(key, len, (guint64) use, SRV_TOTP_DIGITS));
+    }
+    g_usleep((gulong) ((step + 1) * SRV_TOTP_PERIOD - now) * G_USEC_PER_SEC + 200000);
+  }
+}
+
+char *
+gk_test_totp_next_from_file(const char *path)
+{
+  g_autofree char *text = NULL;
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  g_auto(GStrv) parts = g_strsplit(g_strstrip(text), " ", 2);
+  g_assert_cmpuint(g_strv_length(parts), ==, 2);
+  gint64 step = g_ascii_strtoll(parts[1], NULL, 10);
+  char *code = gk_test_totp_next(parts[0], &step);
+  g_autofree char *line = g_strdup_printf("%s %" G_GINT64_FORMAT "\n", parts[0], step);
+  g_assert_true(g_file_set_contents_full(path, line, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, NULL));
+  return code;
+}
+
+char *
+gk_test_server_owner_totp_path(GkTestServer *s)
+{
+  g_autofree char *parent = g_path_get_dirname(s->data_dir);
+  return g_build_filename(parent, "owner-totp", NULL);
+}
+
+static long
+post_login(GkTestServer *s, const char *user, const char *password, const char *new_password, const char *totp,
+           char **out_token, JsonNode **out_reply)
+{
+  GkTestClient c = { .ca_path = s->ca_path };
+  g_autofree char *url = g_strconcat(s->admin_url, "/v1/login", NULL);
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "username");
+  json_builder_add_string_value(b, user);
+  json_builder_set_member_name(b, "password");
+  json_builder_add_string_value(b, password);
+  if (new_password != NULL) {
+    json_builder_set_member_name(b, "new_password");
+    json_builder_add_string_value(b, new_password);
+  }
+  if (totp != NULL) {
+    json_builder_set_member_name(b, "totp");
+    json_builder_add_string_value(b, totp);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autoptr(JsonNode) reply = NULL;
+  long status = gk_test_request(&c, "POST", url, body, &reply, NULL);
+  if (out_token != NULL)
+    *out_token = g_strdup(gk_test_json_str(reply, "token"));
+  if (out_reply != NULL)
+    *out_reply = g_steal_pointer(&reply);
+  return status;
+}
+
+long
+gk_test_server_login(GkTestServer *s, const char *user, const char *password, const char *totp, char **out_token,
+                     JsonNode **out_reply)
+{
+  return post_login(s, user, password, NULL, totp, out_token, out_reply);
+}
+
+/* POST @path as @token with @body; asserts @want and returns the answer. */
+static JsonNode *
+post_as(GkTestServer *s, const char *token, const char *path, const char *body, long want)
+{
+  GkTestClient c = { .ca_path = s->ca_path, .token = token };
+  g_autofree char *url = g_strconcat(s->admin_url, path, NULL);
+  JsonNode *reply = NULL;
+  long status = gk_test_request(&c, "POST", url, body, &reply, NULL);
+  if (status != want) {
+    g_autofree char *text = reply != NULL ? json_to_string(reply, FALSE) : g_strdup("(no body)");
+    g_error("POST %s: HTTP %ld, not %ld: %s", path, status, want, text);
+  }
+  return reply;
+}
+
+char *
+gk_test_server_enroll_totp(GkTestServer *s, const char *token, char **out_secret, gint64 *out_step)
+{
+  g_autoptr(JsonNode) enrolled = post_as(s, token, "/v1/account/totp/enroll", "{}", 200);
+  g_autofree char *secret = g_strdup(gk_test_json_str(enrolled, "secret"));
+  g_assert_nonnull(secret);
+  gint64 step = 0;
+  g_autofree char *code = gk_test_totp_next(secret, &step);
+  g_autofree char *body = g_strdup_printf("{\"code\":\"%s\"}", code);
+  g_autoptr(JsonNode) confirmed = post_as(s, token, "/v1/account/totp/confirm", body, 200);
+  char *fresh = g_strdup(gk_test_json_str(confirmed, "token"));
+  g_assert_nonnull(fresh);
+  if (out_secret != NULL)
+    *out_secret = g_steal_pointer(&secret);
+  if (out_step != NULL)
+    *out_step = step;
+  return fresh;
+}
+
 char *
 gk_test_server_login_owner(GkTestServer *s, const char *new_password)
 {
   g_autofree char *pw_path = g_build_filename(s->data_dir, "initial-owner-password", NULL);
+  g_autofree char *totp_path = gk_test_server_owner_totp_path(s);
   g_autofree char *pw = NULL;
-  GkTestClient c = { .ca_path = s->ca_path };
-  g_autofree char *url = g_strconcat(s->admin_url, "/v1/login", NULL);
+  char *token = NULL;
+  g_autoptr(JsonNode) reply = NULL;
   if (!g_file_get_contents(pw_path, &pw, NULL, NULL)) {
-    /* The server removes the file once the one-time password is changed. */
-    g_autofree char *again = g_strdup_printf("{\"username\":\"owner\",\"password\":\"%s\"}", new_password);
-    g_autoptr(JsonNode) reply = NULL;
-    g_assert_cmpint(gk_test_request(&c, "POST", url, again, &reply, NULL), ==, 200);
-    return g_strdup(gk_test_json_str(reply, "token"));
+    /* The server removes the file once the one-time password is changed;
+     * from then on the owner signs in with a second factor. */
+    g_autofree char *code = gk_test_totp_next_from_file(totp_path);
+    long status = post_login(s, "owner", new_password, NULL, code, &token, &reply);
+    if (status != 200)
+      g_error("owner sign-in: HTTP %ld (%s)", status, gk_test_json_error_code(reply));
+    return token;
   }
   g_strstrip(pw);
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "username");
-  json_builder_add_string_value(b, "owner");
-  json_builder_set_member_name(b, "password");
-  json_builder_add_string_value(b, pw);
-  json_builder_set_member_name(b, "new_password");
-  json_builder_add_string_value(b, new_password);
-  json_builder_end_object(b);
-  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *first = NULL;
+  long status = post_login(s, "owner", pw, new_password, NULL, &first, &reply);
+  if (status != 200)
+    g_error("owner's first sign-in: HTTP %ld (%s)", status, gk_test_json_error_code(reply));
+  g_autofree char *secret = NULL;
+  gint64 step = 0;
+  token = gk_test_server_enroll_totp(s, first, &secret, &step);
+  g_autofree char *line = g_strdup_printf("%s %" G_GINT64_FORMAT "\n", secret, step);
+  g_assert_true(g_file_set_contents_full(totp_path, line, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, NULL));
+  return token;
+}
+
+char *
+gk_test_server_add_account(GkTestServer *s, const char *admin_token, const char *user, const char *role,
+                           const char *sites_json, const char *password, char **out_secret, gint64 *out_step)
+{
+  g_autofree char *body = sites_json != NULL
+                            ? g_strdup_printf("{\"username\":\"%s\",\"role\":\"%s\",\"sites\":%s}", user, role,
+                                              sites_json)
+                            : g_strdup_printf("{\"username\":\"%s\",\"role\":\"%s\"}", user, role);
+  g_autoptr(JsonNode) added = post_as(s, admin_token, "/v1/accounts", body, 201);
+  const char *once = gk_test_json_str(added, "one_time_password");
+  g_assert_nonnull(once);
+  g_autofree char *first = NULL;
   g_autoptr(JsonNode) reply = NULL;
-  g_assert_cmpint(gk_test_request(&c, "POST", url, body, &reply, NULL), ==, 200);
-  return g_strdup(gk_test_json_str(reply, "token"));
+  long status = post_login(s, user, once, password, NULL, &first, &reply);
+  if (status != 200)
+    g_error("%s's first sign-in: HTTP %ld (%s)", user, status, gk_test_json_error_code(reply));
+  if (out_secret != NULL)
+    *out_secret = NULL;
+  if (out_step != NULL)
+    *out_step = 0;
+  if (strcmp(role, "owner") != 0 && strcmp(role, "admin") != 0)
+    return g_steal_pointer(&first);
+  return gk_test_server_enroll_totp(s, first, out_secret, out_step);
 }
 
 GkTestDevice *

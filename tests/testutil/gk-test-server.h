@@ -37,6 +37,7 @@ typedef struct {
   const char *ca_path;   /* trust anchor for the server */
   const char *token;     /* Bearer token, or NULL */
   long timeout_ms;       /* 0: 10 s */
+  const char *site;      /* X-Genkan-Site header value (a site id), or NULL */
 } GkTestClient;
 
 /* One request; returns the HTTP status (0 when the connection or TLS failed,
@@ -45,8 +46,41 @@ long gk_test_request(const GkTestClient *client, const char *method, const char 
                      JsonNode **out_body, int *out_curl_error);
 
 /* Signs in as owner with the initial password, changing it to @new_password
- * (or, once changed, with @new_password); returns the session token (g_free). */
+ * and enrolling the second factor owners must have (or, once changed, with
+ * @new_password and a TOTP code); returns the session token (g_free). The
+ * owner's TOTP secret is kept in the file gk_test_server_owner_totp_path(). */
 char *gk_test_server_login_owner(GkTestServer *server, const char *new_password);
+
+/* ---- accounts and the second factor ------------------------------------------------------ */
+
+/* "<parent of the data dir>/owner-totp": the owner's TOTP secret (base32) and
+ * the last step used, "SECRET STEP\n" (g_free). helper-totp reads it too. */
+char *gk_test_server_owner_totp_path(GkTestServer *server);
+/* A TOTP code (6 digits, g_free) of @secret (base32) for a step later than
+ * *last_step and within the server's window, sleeping up to 30 s for the next
+ * step when both fresh steps are used; *last_step becomes that step. */
+char *gk_test_totp_next(const char *secret, gint64 *last_step);
+/* The same for the secret kept in the file @path ("SECRET STEP"), updating it. */
+char *gk_test_totp_next_from_file(const char *path);
+/* POST /v1/login as @user; returns the HTTP status, the token in *out_token
+ * (g_free; may be NULL) and the answer in *out_reply (may be NULL). @totp may
+ * be NULL. */
+long gk_test_server_login(GkTestServer *server, const char *user, const char *password, const char *totp,
+                          char **out_token, JsonNode **out_reply);
+/* Enrolls a second factor for the session @token's account (enroll, then
+ * confirm with the first code); returns the new session's token (g_free), the
+ * secret in *out_secret (g_free) and the step used in *out_step. */
+char *gk_test_server_enroll_totp(GkTestServer *server, const char *token, char **out_secret, gint64 *out_step);
+/* Adds @user with @role through the API as @admin_token (@sites_json: a JSON
+ * array of site ids, or NULL for the request's site), signs in with the
+ * one-time password, sets @password, and enrolls a second factor when the
+ * role needs one (its secret in *out_secret and the step its first code used
+ * in *out_step; both may be NULL). Returns the account's session token (g_free). */
+char *gk_test_server_add_account(GkTestServer *server, const char *admin_token, const char *user, const char *role,
+                                 const char *sites_json, const char *password, char **out_secret,
+                                 gint64 *out_step);
+/* The "error"."code" of an answer, or NULL. */
+const char *gk_test_json_error_code(JsonNode *reply);
 
 typedef struct {
   char *device_id;
