@@ -739,9 +739,14 @@ queue_writer(gpointer data)
     g_atomic_int_inc(job->failures);
     return NULL;
   }
-  g_autofree char *sql =
-    g_strdup_printf("INSERT INTO visits(code, note) VALUES('V%06d', '%s queued')", job->id, MARKER);
-  g_assert_cmpint(sqlite3_exec(gk_store_db(job->store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  g_autofree char *code = g_strdup_printf("V%06d", job->id);
+  sqlite3_stmt *st = NULL;
+  g_assert_cmpint(sqlite3_prepare_v2(gk_store_db(job->store), "INSERT INTO visits(code, note) VALUES(?1, ?2)", -1,
+                                     &st, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text(st, 1, code, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, MARKER " queued", -1, SQLITE_STATIC);
+  g_assert_cmpint(sqlite3_step(st), ==, SQLITE_DONE);
+  sqlite3_finalize(st);
   if (job->id == 0)
     g_usleep(QUEUE_HOLD_MS * 1000);
   if (!gk_store_commit(job->store, &error)) {
