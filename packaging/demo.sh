@@ -54,6 +54,25 @@ printf '%s\n' "$GENKAN_NEW_PASSWORD" >"$demo/owner-password"
 chmod 600 "$demo/owner-password"
 unset GENKAN_PASSWORD GENKAN_NEW_PASSWORD
 
+# Owners sign in with a second factor. The demo enrolls TOTP and keeps the
+# secret (0600) so you can add it to an authenticator app; the codes here are
+# computed from it the way an app does (RFC 6238).
+umask 077
+"$ctl" account totp enroll --no-confirm >"$demo/owner-totp-enroll.txt"
+umask 022
+totp_secret=$(sed -n 's/^secret  \([A-Z2-7][A-Z2-7]*\)$/\1/p' "$demo/owner-totp-enroll.txt")
+[ -n "$totp_secret" ] || { echo "demo: no TOTP secret from genkanctl" >&2; exit 1; }
+printf '%s\n' "$totp_secret" >"$demo/owner-totp-secret"
+chmod 600 "$demo/owner-totp-secret"
+totp_now() {
+  python3 -c 'import base64, hashlib, hmac, struct, sys, time
+k = base64.b32decode(sys.argv[1])
+h = hmac.new(k, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+o = h[-1] & 15
+print("%06d" % ((struct.unpack(">I", h[o:o + 4])[0] & 0x7fffffff) % 1000000))' "$totp_secret"
+}
+"$ctl" account totp confirm "$(totp_now)" >/dev/null
+
 "$ctl" host add --name "山田 花子" --reading "やまだ はなこ" --department "Sales" --email hanako@example.com >/dev/null
 "$ctl" host add --name "Ken Sato" --reading "さとう けん" --department "Engineering" >/dev/null
 mkdir -p "$demo/tickets"
@@ -100,7 +119,8 @@ cat <<EOF
 Genkan is running on your machine:
   admin port  https://127.0.0.1:$admin_port   (CA: $demo/server/ca.crt)
   device port https://127.0.0.1:$device_port  (mutual TLS)
-  owner password: $demo/owner-password ; genkanctl is signed in:
+  owner password: $demo/owner-password ; TOTP secret: $demo/owner-totp-secret
+  (add it to an authenticator app); genkanctl is signed in:
     XDG_CONFIG_HOME=$demo/config $ctl host list
   gate reader: $demo/kiosk   (try: $kiosk --data-dir $demo/kiosk --headless, then paste
                the text of $demo/tickets/visitor-two.txt)
