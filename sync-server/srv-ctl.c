@@ -1844,6 +1844,9 @@ cmd_device_list(Ctl *ctl, int argc, char **argv)
     { "REVOKED", "revoked_at", COL_TIME },
     { "CLOCK OFFSET MS", "clock_offset_ms", COL_TEXT },
     { "QUEUE", "queue_length", COL_TEXT },
+    /* The settings version the device reports it runs, and the latest set. */
+    { "SETTINGS", "config_version", COL_TEXT },
+    { "LATEST", "config_version_latest", COL_TEXT },
   };
   int rc = parse_command_options(ctl, NULL, &argc, &argv);
   if (rc >= 0)

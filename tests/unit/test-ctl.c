@@ -523,7 +523,8 @@ answer(FakeServer *fs, const char *method, const char *path, const char *auth, c
   if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/devices") == 0)
     return g_strdup("{\"devices\":[{\"id\":\"dev-1\",\"name\":\"Gate 1\",\"mode\":\"gate\","
                     "\"enrolled_at\":1795338000,\"revoked_at\":null,\"last_seen_at\":1795338060,"
-                    "\"clock_offset_ms\":-120,\"queue_length\":0}]}");
+                    "\"clock_offset_ms\":-120,\"queue_length\":0,\"config_version\":3,"
+                    "\"config_version_latest\":4}]}");
   if (strcmp(path, "/v1/devices/dev-1/config") == 0 && strstr(body, "\"idle-timeout-s\":\"5\"") != NULL) {
     *status = 400;
     return g_strdup("{\"error\":{\"status\":400,\"code\":\"bad-request\","
@@ -810,8 +811,10 @@ test_end_to_end(void)
 
   CTL_RUN("device", "list");
   ASSERT_EXIT(0);
-  g_test_trap_assert_stdout("ID     NAME    MODE  ENROLLED              LAST SEEN             REVOKED  CLOCK OFFSET MS  QUEUE\n"
-                            "dev-1  Gate 1  gate  2026-11-22T09:00:00Z  2026-11-22T09:01:00Z  -        -120             0\n");
+  g_test_trap_assert_stdout("ID     NAME    MODE  ENROLLED              LAST SEEN             REVOKED  CLOCK OFFSET MS  QUEUE  "
+                            "SETTINGS  LATEST\n"
+                            "dev-1  Gate 1  gate  2026-11-22T09:00:00Z  2026-11-22T09:01:00Z  -        -120             0      "
+                            "3         4\n");
 
   /* Remote settings: values travel as strings, KEY= as "", the PIN as typed
    * (the server hashes it) and it is never printed. */
