@@ -393,6 +393,22 @@ static const GkMigration migrations[] = {
     "CREATE TABLE visit_photos ("
     "  visit_id TEXT PRIMARY KEY REFERENCES visits (id) ON DELETE CASCADE,"
     "  jpeg BLOB NOT NULL CHECK (length(jpeg) BETWEEN 5 AND 65536 AND substr(jpeg, 1, 3) = x'FFD8FF'));" },
+  /* 9: data protection (administration issue). sites: how long visitors'
+   * personal data is kept after the visit and how long the audit log is kept,
+   * in days (the scheduled retention purge reads them). hosts.removed_at: a
+   * removed host stays only as a tombstone (name kept, contact data cleared)
+   * while tickets or visits still name it; lists, search and the device feed
+   * leave it out, and the purge drops it once nothing refers to it.
+   * accounts.may_export: exporting personal data as CSV is a permission of
+   * its own, granted per account (owners always hold it). */
+  { 9,
+    "ALTER TABLE sites ADD COLUMN visitor_retention_days INTEGER NOT NULL DEFAULT 90"
+    " CHECK (visitor_retention_days BETWEEN 1 AND 3650);"
+    "ALTER TABLE sites ADD COLUMN audit_retention_days INTEGER NOT NULL DEFAULT 400"
+    " CHECK (audit_retention_days BETWEEN 180 AND 3650);"
+    "ALTER TABLE hosts ADD COLUMN removed_at INTEGER;"
+    "CREATE INDEX hosts_site_email ON hosts (site_id, email) WHERE removed_at IS NULL;"
+    "ALTER TABLE accounts ADD COLUMN may_export INTEGER NOT NULL DEFAULT 0 CHECK (may_export IN (0, 1));" },
 };
 
 const GkMigration *
