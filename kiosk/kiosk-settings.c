@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "gk-logo.h"
+
 G_DEFINE_QUARK(kiosk-settings-error-quark, kiosk_settings_error)
 
 static gboolean
@@ -105,6 +107,13 @@ valid_pin_hash(const KioskSetting *s, const char *v)
   return TRUE;
 }
 
+static gboolean
+valid_logo(const KioskSetting *s, const char *v)
+{
+  g_autoptr(GBytes) png = gk_logo_decode(v, NULL, NULL, NULL);
+  return png != NULL;
+}
+
 static const char *const modes[] = { "reception", "gate", NULL };
 static const char *const languages[] = { "ja", "en", NULL };
 static const char *const walkin_fields[] = { "name", "company", "purpose", "host", NULL };
@@ -130,6 +139,7 @@ static const KioskSetting settings[] = {
   { "door-command", NULL, valid_line, 0, 500, NULL },
   { "door-gpio", NULL, valid_gpio, 0, 1023, NULL }, /* min..max: the line */
   { "door-pulse-ms", "1000", valid_int, 50, 10000, NULL },
+  { "logo", NULL, valid_logo, 0, 0, NULL }, /* base64 PNG, gk-logo.h */
 };
 
 const KioskSetting *

@@ -7,6 +7,7 @@
 
 #include "gk-enroll-code.h"
 #include "gk-log.h"
+#include "gk-logo.h"
 #include "gk-password.h"
 #include "gk-visit.h"
 #include "srv-api.h"
@@ -570,9 +571,16 @@ reply_device_settings(SrvApp *app, const char *id, SrvResponse *response)
   add_int(b, "running_config_version", device.running_config_version);
   json_builder_set_member_name(b, "config");
   json_builder_begin_object(b);
-  for (GList *k = keys; k; k = k->next)
-    /* An admin sees that a PIN is set, never its hash. */
-    add_str(b, k->data, strcmp(k->data, "admin-pin-hash") == 0 ? "set" : g_hash_table_lookup(settings, k->data));
+  for (GList *k = keys; k; k = k->next) {
+    const char *value = g_hash_table_lookup(settings, k->data);
+    /* An admin sees that a PIN is set, never its hash; a logo as its size. */
+    g_autofree char *logo = NULL;
+    guint w = 0, h = 0;
+    g_autoptr(GBytes) png = strcmp(k->data, "logo") == 0 ? gk_logo_decode(value, &w, &h, NULL) : NULL;
+    if (png != NULL)
+      logo = g_strdup_printf("PNG %ux%u, %zu bytes", w, h, g_bytes_get_size(png));
+    add_str(b, k->data, strcmp(k->data, "admin-pin-hash") == 0 ? "set" : logo != NULL ? logo : value);
+  }
   json_builder_end_object(b);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);

@@ -943,7 +943,8 @@ append_json_string(GString *out, const char *s)
   "  door-output      none | command | gpio (default none)\n"                             \
   "  door-command     at most 500 bytes, run without a shell on accept\n"                 \
   "  door-gpio        CHIP:LINE, e.g. gpiochip0:17\n"                                     \
-  "  door-pulse-ms    50-10000 (default 1000)\n"
+  "  door-pulse-ms    50-10000 (default 1000)\n"                                         \
+  "  logo             @FILE.png: a PNG of at most 48 KiB and 1024x1024 pixels\n"
 
 static int cmd_login(Ctl *ctl, int argc, char **argv);
 static int cmd_logout(Ctl *ctl, int argc, char **argv);
@@ -1952,6 +1953,17 @@ cmd_device_config_set(Ctl *ctl, int argc, char **argv)
     if (!g_hash_table_add(seen, key))
       return usage_error(ctl->cmd, "setting '%s' is given twice", key);
     json_builder_set_member_name(b, key);
+    if (strcmp(key, "logo") == 0 && eq[1] == '@') {
+      /* logo=@FILE.png: the server and the device take the PNG as base64. */
+      g_autofree char *png = NULL;
+      gsize png_len = 0;
+      g_autoptr(GError) error = NULL;
+      if (!g_file_get_contents(eq + 2, &png, &png_len, &error))
+        return usage_error(ctl->cmd, "logo: %s", error->message);
+      g_autofree char *text = g_base64_encode((const guchar *) png, png_len);
+      json_builder_add_string_value(b, text);
+      continue;
+    }
     json_builder_add_string_value(b, eq + 1);
   }
   json_builder_end_object(b);

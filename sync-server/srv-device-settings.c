@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "gk-logo.h"
 #include "gk-password.h"
 #include "srv-store.h"
 
@@ -15,6 +16,7 @@ typedef enum {
   KIND_PIN,    /* digits, min..max long; stored hashed */
   KIND_NAME,   /* [A-Za-z0-9._-], 1..max */
   KIND_GPIO,   /* CHIP:LINE */
+  KIND_LOGO,   /* base64 PNG (gk-logo.h) */
 } Kind;
 
 typedef struct {
@@ -47,6 +49,7 @@ static const Setting table[] = {
   { "door-command", KIND_TEXT, 1, 500, NULL, FALSE },
   { "door-gpio", KIND_GPIO, 0, 0, NULL, FALSE },
   { "door-pulse-ms", KIND_INT, 50, 10000, NULL, FALSE },
+  { "logo", KIND_LOGO, 0, 0, NULL, FALSE },
 };
 
 static gboolean
@@ -121,7 +124,14 @@ srv_device_settings_prepare(GHashTable *settings, GPtrArray *out_keys, GPtrArray
       return FALSE;
     }
     const char *value = v;
-    if (*value != '\0' && !value_ok(s, value)) {
+    g_autoptr(GError) logo_error = NULL;
+    if (s->kind == KIND_LOGO && *value != '\0') {
+      g_autoptr(GBytes) png = gk_logo_decode(value, NULL, NULL, &logo_error);
+      if (png == NULL) {
+        g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_INVALID, "device setting logo: %s", logo_error->message);
+        return FALSE;
+      }
+    } else if (*value != '\0' && !value_ok(s, value)) {
       /* The PIN itself never goes into a message. */
       g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_INVALID, "device setting %s: %s", s->key,
                   s->kind == KIND_PIN ? "must be 4 to 12 digits" : "value not allowed (see docs/protocol.md)");

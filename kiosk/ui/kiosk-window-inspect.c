@@ -22,6 +22,17 @@ collect_texts(GtkWidget *widget, GPtrArray *out)
       g_ptr_array_add(out, g_strdup(text));
     return;
   }
+  if (GTK_IS_PICTURE(widget)) {
+    /* A described picture reads as its alternative text and the image's own
+     * size, so a test can tell which image is on show. */
+    GdkPaintable *paintable = gtk_picture_get_paintable(GTK_PICTURE(widget));
+    const char *alt = gtk_picture_get_alternative_text(GTK_PICTURE(widget));
+    if (paintable != NULL && alt != NULL)
+      g_ptr_array_add(out, g_strdup_printf("image: %s %dx%d", alt,
+                                           gdk_paintable_get_intrinsic_width(paintable),
+                                           gdk_paintable_get_intrinsic_height(paintable)));
+    return;
+  }
   if (GTK_IS_EDITABLE(widget) && !GTK_IS_LABEL(widget)) {
     const char *text = gtk_editable_get_text(GTK_EDITABLE(widget));
     if (text != NULL && *text != '\0')

@@ -48,6 +48,7 @@ struct _KioskWindow {
   /* template children */
   GtkStack *pages;
   GtkLabel *site_label, *clock_label;
+  GtkPicture *site_logo;
   GtkLabel *scan_title, *scan_status;
   GtkPicture *scan_picture;
   GtkLabel *code_display, *code_error;

@@ -5,6 +5,8 @@
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
+#include "gk-log.h"
+#include "gk-logo.h"
 #include "kiosk-keyboard.h"
 #include "kiosk-keypad.h"
 #include "kiosk-window-private.h"
@@ -151,9 +153,25 @@ on_state_changed(KioskEngine *engine, KioskWindow *self)
                          kiosk_engine_is_enrolled(engine) && !kiosk_engine_online(engine));
 }
 
+/* The logo was checked when it arrived (kiosk-settings.c); a PNG that still
+ * does not decode leaves the welcome screen without one rather than broken. */
+static void
+apply_logo(KioskWindow *self)
+{
+  const char *text = kiosk_engine_setting(self->engine, "logo");
+  g_autoptr(GBytes) png = text != NULL ? gk_logo_decode(text, NULL, NULL, NULL) : NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autoptr(GError) error = NULL;
+  if (png != NULL && (texture = gdk_texture_new_from_bytes(png, &error)) == NULL)
+    GK_LOG_WARN("kiosk.logo.undecodable", GK_STR("error", error->message));
+  gtk_picture_set_paintable(self->site_logo, GDK_PAINTABLE(texture));
+  gtk_widget_set_visible(GTK_WIDGET(self->site_logo), texture != NULL);
+}
+
 static void
 apply_site_text(KioskWindow *self)
 {
+  apply_logo(self);
   set_text(self->site_label, kiosk_engine_setting(self->engine, "site-text"));
   const char *terms = kiosk_engine_setting(self->engine, "terms-text");
   set_text(self->terms_text, terms);
@@ -424,6 +442,7 @@ kiosk_window_class_init(KioskWindowClass *klass)
   gtk_widget_class_set_template_from_resource(widget_class, "/jp/genkan/Kiosk/kiosk-window.ui");
   BIND(pages);
   BIND(site_label);
+  BIND(site_logo);
   BIND(clock_label);
   BIND(scan_title);
   BIND(scan_picture);

@@ -405,13 +405,17 @@ test_reception(Fixture *f, gconstpointer data)
   g_autoptr(JsonNode) welcome = wait_page(app, "welcome");
   assert_shows(welcome, "I have a QR code");
 
-  /* Remote settings reach the running kiosk at its next sync. */
+  /* Remote settings reach the running kiosk at its next sync, the site's
+   * logo too. */
   g_autofree char *id = device_id(f, "Lobby");
-  configure_device(f, id,
-                   "{\"site-text\":\"Genkan HQ Tokyo\",\"terms-text\":\"Visitors must wear their badge at all "
-                   "times. Photography is not allowed.\",\"admin-pin\":\"" ADMIN_PIN "\",\"walkin-required\":"
-                   "\"name,company,host\"}");
+  g_autofree char *logo = gk_test_png_base64(180, 60);
+  g_autofree char *settings =
+    g_strdup_printf("{\"site-text\":\"Genkan HQ Tokyo\",\"terms-text\":\"Visitors must wear their badge at all "
+                    "times. Photography is not allowed.\",\"admin-pin\":\"" ADMIN_PIN "\",\"walkin-required\":"
+                    "\"name,company,host\",\"logo\":\"%s\"}", logo);
+  configure_device(f, id, settings);
   expect_text(app, "Genkan HQ Tokyo");
+  expect_text(app, "image: Site logo 180x60");
   shot(app, "welcome");
 
   /* A required field left empty is explained, and nothing is recorded. */

@@ -507,6 +507,43 @@ test_device_settings(Fixture *f, gconstpointer data)
   gk_test_device_free(d);
 }
 
+/* The site logo: a real PNG is stored, shown to admins as its size and sent
+ * to the device as it is; text that is not one changes nothing. */
+static void
+test_device_logo(Fixture *f, gconstpointer data)
+{
+  GkTestDevice *d = gk_test_enroll_device(f->server, f->token, "Lobby", "reception");
+  g_autofree char *path = g_strdup_printf("/v1/devices/%s/config", d->device_id);
+  g_autofree char *logo = gk_test_png_base64(120, 40);
+  g_autofree char *body = g_strdup_printf("{\"settings\":{\"logo\":\"%s\"}}", logo);
+  g_autoptr(JsonNode) r = NULL;
+  g_assert_cmpint(admin(f, "POST", path, body, &r), ==, 200);
+  JsonObject *cfg = json_object_get_object_member(json_node_get_object(r), "config");
+  gsize png_len;
+  g_free(g_base64_decode(logo, &png_len));
+  g_autofree char *shown = g_strdup_printf("PNG 120x40, %zu bytes", png_len);
+  g_assert_cmpstr(json_object_get_string_member(cfg, "logo"), ==, shown);
+
+  g_autofree char *too_big = gk_test_png_base64(1100, 10);
+  g_autofree char *big_body = g_strdup_printf("{\"settings\":{\"logo\":\"%s\"}}", too_big);
+  static const char *const bad[] = {
+    "{\"settings\":{\"logo\":\"not base64!\"}}",
+    "{\"settings\":{\"logo\":\"/9j/4AAQSkZJRgABAQAAAQABAAD/\"}}", /* a JPEG's start */
+  };
+  for (guint i = 0; i <= G_N_ELEMENTS(bad); i++) {
+    g_autoptr(JsonNode) e = NULL;
+    g_assert_cmpint(admin(f, "POST", path, i < G_N_ELEMENTS(bad) ? bad[i] : big_body, &e), ==, 400);
+    g_autofree char *text = json_to_string(e, FALSE);
+    g_assert_nonnull(strstr(text, "logo"));
+  }
+  g_autoptr(JsonNode) pull = NULL;
+  g_assert_cmpint(device(f, d, "GET", "/v1/sync/pull", NULL, &pull), ==, 200);
+  JsonObject *dev = json_object_get_object_member(json_node_get_object(pull), "device");
+  g_assert_cmpint(json_object_get_int_member(dev, "config_version"), ==, 1);
+  g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(dev, "config"), "logo"), ==, logo);
+  gk_test_device_free(d);
+}
+
 /* ---- bad input ------------------------------------------------------------------------------------ */
 
 static void
@@ -692,6 +729,7 @@ main(int argc, char **argv)
   ADD("/integration/server/device-port-access", test_device_port_access, NULL);
   ADD("/integration/server/certificate-renewal", test_certificate_renewal, NULL);
   ADD("/integration/server/device-settings", test_device_settings, NULL);
+  ADD("/integration/server/device-logo", test_device_logo, NULL);
   ADD("/integration/server/bad-input", test_bad_input, NULL);
   ADD("/integration/server/malformed-http", test_malformed_http, NULL);
   ADD("/integration/server/slow-client", test_slow_client, "[limits]\nrequest-timeout-ms=1000\n");

@@ -1,6 +1,7 @@
 /* Helpers every Genkan test program may use: scratch directories, file reads. */
 #include "gk-test-util.h"
 
+#include <cairo.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -55,4 +56,25 @@ gk_test_tree_contains(const char *dir_path, const void *needle, gsize needle_len
   }
   g_dir_close(dir);
   return found;
+}
+
+static cairo_status_t
+append_png(void *closure, const unsigned char *data, unsigned int length)
+{
+  g_byte_array_append(closure, data, length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+char *
+gk_test_png_base64(int width, int height)
+{
+  cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
+  cairo_t *cr = cairo_create(surface);
+  cairo_set_source_rgb(cr, 0.8, 0.1, 0.1);
+  cairo_paint(cr);
+  cairo_destroy(cr);
+  g_autoptr(GByteArray) png = g_byte_array_new();
+  g_assert_cmpint(cairo_surface_write_to_png_stream(surface, append_png, png), ==, CAIRO_STATUS_SUCCESS);
+  cairo_surface_destroy(surface);
+  return g_base64_encode(png->data, png->len);
 }

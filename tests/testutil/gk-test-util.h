@@ -8,3 +8,6 @@ char *gk_test_make_tmpdir(const char *prefix);
 void gk_test_rmtree(const char *path);
 /* TRUE when any regular file below @dir contains @needle. */
 gboolean gk_test_tree_contains(const char *dir, const void *needle, gsize needle_len);
+/* A real @width x @height PNG (a filled rectangle) as base64 text, as the
+ * device setting "logo" carries it. */
+char *gk_test_png_base64(int width, int height);
