@@ -132,6 +132,10 @@ method_name(SrvHttpMethod m)
     return "GET";
   case SRV_HTTP_METHOD_POST:
     return "POST";
+  case SRV_HTTP_METHOD_PATCH:
+    return "PATCH";
+  case SRV_HTTP_METHOD_DELETE:
+    return "DELETE";
   default:
     return "OTHER";
   }
@@ -185,7 +189,8 @@ test_role_matrix(Fixture *f, gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     const RouteCase *c = &cases[i];
-    const char *method = g_str_has_prefix(c->route, "GET ") ? "GET" : "POST";
+    /* The method is the route's first word: "GET", "POST", "PATCH", "DELETE". */
+    g_autofree char *method = g_strndup(c->route, strcspn(c->route, " "));
     g_autofree char *path = case_path(f, c);
     for (guint r = 0; r < N_ROLES; r++) {
       g_autofree char *body = c->body != NULL ? replace(c->body, "%s", role_names[r]) : NULL;

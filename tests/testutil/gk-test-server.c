@@ -183,7 +183,9 @@ gk_test_request(const GkTestClient *client, const char *method, const char *url,
   g_autofree char *auth = NULL;
   long status = 0;
 
-  headers = curl_slist_append(headers, "Content-Type: application/json");
+  g_autofree char *content_type =
+    g_strconcat("Content-Type: ", client->content_type != NULL ? client->content_type : "application/json", NULL);
+  headers = curl_slist_append(headers, content_type);
   headers = curl_slist_append(headers, "Expect:");
   if (client->token) {
     auth = g_strconcat("Authorization: Bearer ", client->token, NULL);
@@ -202,6 +204,10 @@ gk_test_request(const GkTestClient *client, const char *method, const char *url,
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
   if (json_body != NULL)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json_body);
+  if (client->out_headers != NULL) {
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, client->out_headers);
+  }
   struct curl_blob cert = { 0 }, key = { 0 };
   if (client->cert_pem != NULL) {
     cert = (struct curl_blob){ (void *) client->cert_pem, strlen(client->cert_pem), CURL_BLOB_COPY };
@@ -218,6 +224,8 @@ gk_test_request(const GkTestClient *client, const char *method, const char *url,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  if (client->out_raw != NULL)
+    g_string_append_len(client->out_raw, body->str, (gssize) body->len);
   if (out_body != NULL) {
     *out_body = NULL;
     if (status != 0 && body->len > 0)

@@ -38,6 +38,9 @@ typedef struct {
   const char *token;     /* Bearer token, or NULL */
   long timeout_ms;       /* 0: 10 s */
   const char *site;      /* X-Genkan-Site header value (a site id), or NULL */
+  const char *content_type; /* of the request body; NULL: application/json */
+  GString *out_raw;      /* when set: the response body as received, appended */
+  GString *out_headers;  /* when set: the response header lines, appended */
 } GkTestClient;
 
 /* One request; returns the HTTP status (0 when the connection or TLS failed,

@@ -36,6 +36,8 @@ static const ValueCase value_cases[] = {
     { "", "gpiochip0", ":17", "gpiochip0:", "gpiochip0:x", "gpio chip:1", "gpiochip0:1024", "gpio.chip:1",
       "a23456789012345678901234567890123:1" } },
   { "door-pulse-ms", { "50", "1000", "10000" }, { "", "49", "10001", "1e3" } },
+  /* Good logos are real PNGs, made in test_values (gk_test_png_base64). */
+  { "logo", { NULL }, { "", "not base64!", "aGVsbG8=", "iVBORw0KGgo=" } },
 };
 
 static void
@@ -63,6 +65,9 @@ test_values(void)
       g_assert_nonnull(strstr(error->message, c->key));
     }
   }
+
+  g_autofree char *logo = gk_test_png_base64(180, 60);
+  g_assert_true(kiosk_settings_validate("logo", logo, NULL));
 
   /* Length limits are bytes. */
   g_autofree char *site200 = g_strnfill(200, 'a'), *site201 = g_strnfill(201, 'a');
