@@ -17,6 +17,7 @@
 #include "srv-app-private.h"
 #include "srv-auth.h"
 #include "srv-notify-sender.h"
+#include "srv-retention.h"
 #include "srv-tls.h"
 
 #define SIGNING_KEY_ID 1
@@ -76,6 +77,9 @@ static const GkConfigOption server_options[] = {
   { "smtp", "security", GK_CONFIG_ENUM, 0, 0, "starttls", smtp_securities,
     "starttls (required, not optional), tls (implicit, port 465) or none (only to a relay on this machine)" },
   { "smtp", "from", GK_CONFIG_STRING, 0, 254, "", NULL, "sender address of notification e-mails" },
+  { "retention", "purge-interval-s", GK_CONFIG_INT, 1, 604800, "3600", NULL,
+    "how often visitors' data and audit entries past each site's retention are purged (genkanctl site retention)" },
+  { "retention", "first-run-s", GK_CONFIG_INT, 0, 86400, "60", NULL, "delay from the start to the first purge" },
   { "smtp", "credentials-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
     "file (mode 0600) with the relay's user name and password on two lines (empty: no login)" },
 };
@@ -385,6 +389,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
 
   gboolean ok = FALSE;
   guint16 bound_device = 0, bound_admin = 0;
+  SrvRetentionScheduler *retention = NULL;
   SrvLoop *loop = srv_loop_new(&limits, error);
   if (loop == NULL)
     goto out;
@@ -401,6 +406,10 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   if (app->notify == NULL)
     goto out;
 
+  /* Data past retention goes soon after a start, then on the interval. */
+  retention = srv_retention_scheduler_start(app, gk_config_get_int(app->config, "retention.first-run-s"),
+                                            gk_config_get_int(app->config, "retention.purge-interval-s"));
+
   running_loop = loop;
   GThread *signals = g_thread_new("signals", signal_thread, &set);
   g_thread_unref(signals);
@@ -412,6 +421,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   running_loop = NULL;
   ok = TRUE;
 out:
+  srv_retention_scheduler_stop(retention);
   srv_notify_sender_stop(app->notify);
   app->notify = NULL;
   app->loop = NULL;

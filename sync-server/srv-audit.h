@@ -57,6 +57,11 @@ typedef struct {
  * every request's outcome (status class and error code) by itself. */
 void srv_audit_record(SrvApp *app, const SrvAuditEntry *entry);
 
+/* Records an action of the server itself (actor_kind system, actor "server",
+ * source "-") on site @site_id (0: server-wide), e.g. a scheduled purge. Works
+ * inside or outside a request and leaves the request's own entry alone. */
+void srv_audit_record_system(SrvApp *app, gint64 site_id, const char *action, const char *target,
+                             SrvAuditResult result, const char *reason);
 /* Router hook (srv-admin-api.c): begin before dispatching an admin request and
  * end after it, on the same thread. end() records one entry for the request
  * from its route, the actor noted below and @response's status and error code,

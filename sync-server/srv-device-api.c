@@ -4,6 +4,7 @@
 
 #include "gk-log.h"
 #include "srv-api.h"
+#include "srv-retention.h"
 #include "srv-app-private.h"
 #include "srv-notify-sender.h"
 #include "srv-visit.h"
@@ -258,6 +259,14 @@ handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
     srv_api_reply_error(response, settings_error);
     return;
   }
+  /* A device never keeps visitors longer than its site does (srv-retention.h). */
+  gint64 own_hours = 0, capped_hours = 0;
+  const char *own = g_hash_table_lookup(settings, "retention-hours");
+  if (own == NULL || !g_ascii_string_to_signed(own, 10, 1, G_MAXINT32, &own_hours, NULL))
+    own_hours = 0;
+  if (srv_retention_device_hours(app->store, device->site_id, own_hours, &capped_hours, NULL))
+    g_hash_table_replace(settings, g_strdup("retention-hours"),
+                         g_strdup_printf("%" G_GINT64_FORMAT, capped_hours));
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init(&it, settings);

@@ -89,6 +89,8 @@ typedef struct SrvStoreBackend {
   const struct SrvAuditBackend *audit;
   /* Accounts, sessions, sign-in limits, TOTP, allow-lists (srv-auth-store-private.h). */
   const struct SrvAuthBackend *auth;
+  /* Retention settings, the purge, site deletion (srv-retention-private.h). */
+  const struct SrvRetentionBackend *retention;
 } SrvStoreBackend;
 
 struct SrvStore {
