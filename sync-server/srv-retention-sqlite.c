@@ -49,9 +49,10 @@ static const char *const purge_sql[N_PURGE] = {
   [P_REDEMPTIONS] = "DELETE FROM redemptions WHERE ticket_id IN (SELECT t.id FROM tickets t WHERE " TICKET_GONE ")",
   [P_TICKETS] = "DELETE FROM tickets AS t WHERE " TICKET_GONE
                 " AND t.id NOT IN (SELECT ticket_id FROM redemptions)",
-  /* Old events nothing kept refers to (NOT IN: one lookup table per column,
-   * not a scan of visits per event). */
-  [P_EVENTS] = "DELETE FROM events WHERE site_id = ?1 AND server_time < ?2 AND device_time < ?2"
+  /* Events of that age (when they happened, as visits count it) that nothing
+   * kept refers to (NOT IN: one lookup table per column, not a scan of visits
+   * per event). */
+  [P_EVENTS] = "DELETE FROM events WHERE site_id = ?1 AND device_time < ?2"
                " AND id NOT IN (SELECT checkin_event_id FROM visits)"
                " AND id NOT IN (SELECT checkout_event_id FROM visits WHERE checkout_event_id IS NOT NULL)"
                " AND id NOT IN (SELECT event_id FROM redemptions)"

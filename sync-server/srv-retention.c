@@ -48,6 +48,10 @@ srv_retention_site_delete(SrvStore *store, gint64 site_id, gint64 now, SrvSiteDe
   g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
   if (!RETENTION_OPS(store)->site_delete(store->backend, site_id, now, out_counts, serials, error))
     return FALSE;
+  /* As after a purge: no copy of the site's rows stays in the WAL. */
+  g_autoptr(GError) cp_error = NULL;
+  if (!RETENTION_OPS(store)->checkpoint(store->backend, &cp_error))
+    GK_LOG_WARN("retention.checkpoint_failed", GK_STR("error", cp_error->message));
   *out_serials = g_steal_pointer(&serials);
   return TRUE;
 }
