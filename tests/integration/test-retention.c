@@ -170,7 +170,9 @@ push_walkin(Fixture *f, GkTestDevice *d, const char *event_id, const char *name,
     "\"visitor_name\":\"%s\",\"company\":\"Nara Co\",\"host_id\":%" G_GINT64_FORMAT ",\"terms_accepted\":true%s}]}",
     event_id, at, g_str_hash(event_id), name, host, photo_member);
   g_autoptr(JsonNode) reply = NULL;
-  g_assert_cmpint(device(f, d, "POST", "/v1/sync/push", body, &reply), ==, 200);
+  long status = device(f, d, "POST", "/v1/sync/push", body, &reply);
+  if (status != 200)
+    g_error("walk-in %s: HTTP %ld (%s)", event_id, status, gk_test_json_error_code(reply));
 }
 
 static void
@@ -474,7 +476,7 @@ static gint64
 oldest_audit_at(Fixture *f)
 {
   g_autoptr(JsonNode) reply = NULL;
-  g_assert_cmpint(call(f, "GET", "/v1/audit?limit=1", NULL, &reply), ==, 200);
+  g_assert_cmpint(call(f, "GET", "/v1/audit?after=0&limit=1", NULL, &reply), ==, 200);
   JsonArray *entries = json_object_get_array_member(json_node_get_object(reply), "entries");
   g_assert_cmpuint(json_array_get_length(entries), ==, 1);
   return json_object_get_int_member(json_array_get_object_element(entries, 0), "at");
@@ -520,9 +522,10 @@ site_rows(GkStore *gk, gint64 site_id)
 {
   GString *out = g_string_new(NULL);
   sqlite3_stmt *t = NULL;
-  g_assert_cmpint(sqlite3_prepare_v2(gk_store_db(gk), "SELECT name FROM sqlite_master WHERE type = 'table'"
-                                                      " AND name <> 'audit_log' AND EXISTS (SELECT 1 FROM"
-                                                      " pragma_table_info(name) WHERE name = 'site_id') ORDER BY name", -1, &t, NULL),
+  g_assert_cmpint(sqlite3_prepare_v2(gk_store_db(gk), "SELECT m.name FROM sqlite_master AS m WHERE m.type = 'table'"
+                                                      " AND m.name <> 'audit_log' AND EXISTS (SELECT 1 FROM"
+                                                      " pragma_table_info(m.name) AS p WHERE p.name = 'site_id')"
+                                                      " ORDER BY m.name", -1, &t, NULL),
                   ==, SQLITE_OK);
   while (sqlite3_step(t) == SQLITE_ROW) {
     const char *table = (const char *) sqlite3_column_text(t, 0);
@@ -550,8 +553,8 @@ fill_site(Fixture *f, const char *site, const char *visitor, GkTestDevice **out_
   GkTestDevice *d = enroll(f, site, site != NULL ? "Osaka Lobby" : "Tokyo Lobby");
   g_autofree char *ticket = invite(f, site, visitor, host);
   g_autofree char *walkin = g_strconcat(visitor, "-walkin", NULL);
-  g_autofree char *ev1 = g_strdup_printf("ev-%s-1", site ? site : "1");
-  g_autofree char *ev2 = g_strdup_printf("ev-%s-2", site ? site : "1");
+  g_autofree char *ev1 = g_strdup_printf("ev-site-%s-walkin", site ? site : "1");
+  g_autofree char *ev2 = g_strdup_printf("ev-site-%s-checkin", site ? site : "1");
   g_assert_cmpint(call_site(f, f->token, site, "POST", "/v1/notify/default",
                             "{\"channel\":\"webhook\",\"target\":\"http://127.0.0.1:9/h\"}", &reply), ==, 200);
   push_walkin(f, d, ev1, walkin, now - 60, host, visitor);
