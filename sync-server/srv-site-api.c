@@ -100,7 +100,7 @@ srv_site_api_retention_set(SrvApp *app, SrvAuthContext *ctx, const char *wild, c
                                             " audit_days=%" G_GINT64_FORMAT, site, r.visitor_days, r.audit_days);
   SrvAuditEntry entry = { .action = "retention.set", .target = target };
   srv_audit_record(app, &entry);
-  GK_LOG_INFO("retention.set", GK_INT("site", site), GK_INT("visitor_days", r.visitor_days),
+  GK_LOG_INFO("retention.set", GK_INT("site", site), GK_INT("personal_data_days", r.visitor_days),
               GK_INT("audit_days", r.audit_days), GK_STR("by", ctx->account.username));
   reply_retention(&r, response);
 }
