@@ -160,6 +160,8 @@ srv_backup_create(const char *data_dir, const char *out_path, const char *key_pa
   g_autofree char *base = g_path_get_basename(out_path);
   g_autofree char *tmp = g_strdup_printf("%s/.%s.XXXXXX", out_dir, base);
   g_autoptr(SrvBackupWriter) w = NULL;
+  g_autoptr(GError) sync_error = NULL;
+  struct stat st;
   sqlite3_int64 image_len = 0;
   guint8 *image = NULL;
   gboolean ok = FALSE;
@@ -202,7 +204,6 @@ srv_backup_create(const char *data_dir, const char *out_path, const char *key_pa
     fail(error, SRV_BACKUP_ERROR_IO, "cannot sync %s: %s", tmp, g_strerror(errno));
     goto out;
   }
-  struct stat st;
   if (out_bytes != NULL && fstat(fd, &st) == 0)
     *out_bytes = st.st_size;
   /* link(), not rename(): an existing file of that name is never replaced. */
@@ -211,7 +212,6 @@ srv_backup_create(const char *data_dir, const char *out_path, const char *key_pa
          out_path, g_strerror(errno));
     goto out;
   }
-  g_autoptr(GError) sync_error = NULL;
   if (!gk_fsync_parent_dir(out_path, &sync_error)) {
     g_unlink(out_path);
     fail(error, SRV_BACKUP_ERROR_IO, "%s", sync_error->message);
@@ -293,7 +293,7 @@ check_db(sqlite3 *db, const char *what, GError **error)
   sqlite3_stmt *st = NULL;
   gboolean ok = FALSE;
   if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
-    return sql_fail(db, what, error);
+    return fail(error, SRV_BACKUP_ERROR_CONTENT, "%s fails integrity_check: %s", what, sqlite3_errmsg(db));
   int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW || g_strcmp0((const char *) sqlite3_column_text(st, 0), "ok") != 0) {
     fail(error, SRV_BACKUP_ERROR_CONTENT, "%s fails integrity_check: %s", what,
@@ -303,7 +303,7 @@ check_db(sqlite3 *db, const char *what, GError **error)
   sqlite3_finalize(st);
   st = NULL;
   if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
-    return sql_fail(db, what, error);
+    return fail(error, SRV_BACKUP_ERROR_CONTENT, "%s fails foreign_key_check: %s", what, sqlite3_errmsg(db));
   rc = sqlite3_step(st);
   if (rc != SQLITE_DONE) {
     fail(error, SRV_BACKUP_ERROR_CONTENT, "%s fails foreign_key_check%s%s", what, rc == SQLITE_ROW ? " in table " : ": ",
