@@ -568,6 +568,30 @@ test_restore_failure_leaves_nothing(Fixture *f, gconstpointer unused)
   g_assert_no_error(error);
 }
 
+/* The fuzz corpus's seeds stay meaningful: the valid ones open under the
+ * fuzz target's key (32 bytes of 0x42), the broken one is refused. */
+static void
+test_fuzz_seeds(void)
+{
+  guint8 key[SRV_BACKUP_KEY_BYTES];
+  memset(key, 0x42, sizeof key);
+  const char *seeds[] = { "valid-one-chunk", "valid-many-chunks", "empty-payload", "no-final" };
+  for (gsize i = 0; i < G_N_ELEMENTS(seeds); i++) {
+    g_autofree char *path = g_build_filename(GK_SOURCE_DIR, "tests/fuzz/corpus/backup-file", seeds[i], NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) entries = srv_backup_file_read((const guint8 *) data, len, key, &error);
+    if (i < 3) {
+      g_assert_no_error(error);
+      g_assert_cmpuint(entries->len, ==, i < 2 ? 3 : 0);
+    } else {
+      g_assert_error(error, SRV_BACKUP_ERROR, SRV_BACKUP_ERROR_TRUNCATED);
+    }
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -582,6 +606,7 @@ main(int argc, char **argv)
   g_test_add_func("/server/backup/format/missing-final", test_missing_final);
   g_test_add_func("/server/backup/format/payload", test_payload);
   g_test_add_func("/server/backup/key-file", test_key_file);
+  g_test_add_func("/server/backup/format/fuzz-seeds", test_fuzz_seeds);
   g_test_add("/server/backup/restore", Fixture, NULL, fixture_setup, test_restore, fixture_teardown);
   g_test_add("/server/backup/backup-refusals", Fixture, NULL, fixture_setup, test_backup_refusals, fixture_teardown);
   g_test_add("/server/backup/restore-failure-leaves-nothing", Fixture, NULL, fixture_setup,
