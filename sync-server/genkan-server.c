@@ -73,6 +73,12 @@ backup_main(const char *command, int argc, char **argv)
     }
     gint64 bytes = 0;
     ok = srv_backup_create(data_dir, out, key, &bytes, &error);
+    g_autofree char *base = g_path_get_basename(out);
+    g_autofree char *db = g_build_filename(data_dir, SRV_DATA_DB, NULL);
+    if (g_file_test(db, G_FILE_TEST_IS_REGULAR))
+      srv_backup_audit_offline(data_dir, ok ? "backup" : "backup.failed", ok,
+                               ok ? NULL : error->code == SRV_BACKUP_ERROR_KEY ? "key"
+                                         : error->code == SRV_BACKUP_ERROR_REFUSED ? "refused" : "io", base);
     if (ok)
       printf("Backup of %s written to %s (%" G_GINT64_FORMAT " bytes).\n", data_dir, out, bytes);
   } else {
@@ -82,6 +88,9 @@ backup_main(const char *command, int argc, char **argv)
     }
     g_autofree char *summary = NULL;
     ok = srv_backup_restore(in, key, data_dir, &summary, &error);
+    g_autofree char *base = g_path_get_basename(in);
+    if (ok)  /* the restored store's own log says where it came from */
+      srv_backup_audit_offline(data_dir, "restore", TRUE, NULL, base);
     if (ok)
       printf("Restored %s into %s (new store keys; integrity_check and foreign_key_check ok).\n"
              "Tables and rows:\n%s",

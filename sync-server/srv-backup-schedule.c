@@ -91,7 +91,7 @@ audit(SrvBackupScheduler *s, const char *action, SrvAuditResult result, const ch
     .result = result,
     .reason = reason,
     .target = target,
-    .actor = "system",
+    .actor = "server",  /* as the scheduled audit purge */
     .actor_kind = SRV_AUDIT_ACTOR_SYSTEM,
     .source_ip = "-",
   };

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -542,4 +543,32 @@ srv_backup_restore(const char *in_path, const char *key_path, const char *data_d
       sodium_memzero(p, n);
   }
   return ok;
+}
+
+/* ---- audit of the command-line tools ---------------------------------------------------- */
+
+void
+srv_backup_audit_offline(const char *data_dir, const char *action, gboolean ok, const char *reason,
+                         const char *target)
+{
+  g_return_if_fail(data_dir != NULL && action != NULL);
+  g_autofree char *db = g_build_filename(data_dir, SRV_DATA_DB, NULL);
+  g_autofree char *kek = g_build_filename(data_dir, SRV_DATA_KEK, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SrvStore) store = srv_store_open(db, kek, 1, &error);
+  g_auto(SrvAuditRow) row = {
+    .at = g_get_real_time() / G_USEC_PER_SEC,
+    .site_id = 0,  /* server-wide */
+    .actor_kind = g_strdup("system"),
+    /* Who ran the tool: the Unix account (there is no session outside the server). */
+    .actor = g_strdup_printf("unix:%s", g_get_user_name()),
+    .source_ip = g_strdup("-"),
+    .action = g_strdup(action),
+    .target = g_strdup(target != NULL ? target : ""),
+    .result = g_strdup(ok ? "ok" : "error"),
+    .reason = g_strdup(reason != NULL ? reason : ""),
+  };
+  if (store == NULL || !srv_audit_store_append(store, &row, &error))
+    g_printerr("genkan-server: warning: could not record %s in the audit log of %s: %s\n", action, data_dir,
+               error->message);
 }

@@ -30,6 +30,12 @@ gboolean srv_backup_create(const char *data_dir, const char *out_path, const cha
 gboolean srv_backup_restore(const char *in_path, const char *key_path, const char *data_dir,
                             char **out_summary, GError **error);
 
+/* Records a command-line backup or restore in the audit log of @data_dir's
+ * store (actor kind system, actor "unix:USER", server-wide); a failure to
+ * record is printed as a warning, not fatal. */
+void srv_backup_audit_offline(const char *data_dir, const char *action, gboolean ok, const char *reason,
+                              const char *target);
+
 /* ---- scheduled backups in the running server ------------------------------------------ */
 
 typedef struct SrvBackupScheduler SrvBackupScheduler;

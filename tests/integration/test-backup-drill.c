@@ -133,6 +133,8 @@ query_text(GkStore *store, const char *sql)
   return v;
 }
 
+static guint audit_count_by(GkTestServer *server, const char *token, const char *action, const char *actor_prefix);
+
 /* The drill itself. */
 static void
 test_drill(Fixture *f, gconstpointer unused)
@@ -165,6 +167,8 @@ test_drill(Fixture *f, gconstpointer unused)
   g_assert_cmpint(w.refused, ==, 0);
   g_test_message("acknowledged: %d before the backup, %d when it ended, %d in all", before, after, w.acked);
   g_assert_nonnull(strstr(out, "bytes"));
+  /* The command-line backup is on record in the live store's audit log. */
+  g_assert_cmpuint(audit_count_by(f->server, f->token, "backup", "unix:"), ==, 1);
 
   g_autofree char *restored = g_build_filename(f->parent, "restored", NULL);
   g_autofree char *out2 = NULL, *err2 = NULL;
@@ -191,6 +195,8 @@ test_drill(Fixture *f, gconstpointer unused)
     g_assert_cmpstr(distinct, ==, "0");  /* so: exactly drill-000000 .. drill-(count-1) */
     g_autofree char *summary_line = g_strdup_printf("tickets %d\n", count);
     g_assert_nonnull(strstr(out2, summary_line));
+    g_autofree char *restores = query_text(store, "SELECT count(*) FROM audit_log WHERE action = 'restore'");
+    g_assert_cmpstr(restores, ==, "1");
   }
 
   /* The restored directory runs: a server starts on it and the owner signs in
@@ -205,6 +211,10 @@ test_drill(Fixture *f, gconstpointer unused)
   g_assert_nonnull(token);
   g_autoptr(JsonNode) hosts = NULL;
   g_assert_cmpint(admin(second, token, "GET", "/v1/hosts", NULL, &hosts), ==, 200);
+  /* The audit chain came through whole, the restore's own entry included. */
+  g_autoptr(JsonNode) verify = NULL;
+  g_assert_cmpint(admin(second, token, "GET", "/v1/audit/verify", NULL, &verify), ==, 200);
+  g_assert_true(json_object_get_boolean_member(json_node_get_object(verify), "ok"));
   gk_test_server_stop(second);
   g_free(second->data_dir);
   g_free(second->log_path);
@@ -238,7 +248,7 @@ count_backup_files(const char *dir, guint *others)
 }
 
 static guint
-audit_count(GkTestServer *server, const char *token, const char *action)
+audit_count_by(GkTestServer *server, const char *token, const char *action, const char *actor_prefix)
 {
   g_autoptr(JsonNode) list = NULL;
   g_autofree char *path = g_strdup_printf("/v1/audit?action=%s&since=0&limit=1000", action);
@@ -248,10 +258,17 @@ audit_count(GkTestServer *server, const char *token, const char *action)
   for (guint i = 0; i < json_array_get_length(entries); i++) {
     JsonObject *e = json_array_get_object_element(entries, i);
     if (g_strcmp0(gk_json_get_string(e, "action", NULL), action) == 0 &&
-        g_strcmp0(gk_json_get_string(e, "actor", NULL), "system") == 0)
+        g_str_has_prefix(gk_json_get_string(e, "actor", ""), actor_prefix) &&
+        g_strcmp0(gk_json_get_string(e, "actor_kind", NULL), "system") == 0)
       n++;
   }
   return n;
+}
+
+static guint
+audit_count(GkTestServer *server, const char *token, const char *action)
+{
+  return audit_count_by(server, token, action, "server");
 }
 
 static void
