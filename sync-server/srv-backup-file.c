@@ -293,6 +293,11 @@ srv_backup_file_read(const guint8 *data, gsize len, const guint8 key[SRV_BACKUP_
     g_set_error_literal(error, SRV_BACKUP_ERROR, SRV_BACKUP_ERROR_IO, "libsodium could not start");
     return NULL;
   }
+  /* The decrypted content goes into one GByteArray, whose length is a guint. */
+  if (len > G_MAXUINT32 - CHUNK_MAX_CT) {
+    g_set_error_literal(error, SRV_BACKUP_ERROR, SRV_BACKUP_ERROR_FORMAT, "backups over 4 GiB are not supported");
+    return NULL;
+  }
   if (len < HEADER_BYTES || memcmp(data, SRV_BACKUP_MAGIC, 8) != 0) {
     g_set_error_literal(error, SRV_BACKUP_ERROR, SRV_BACKUP_ERROR_FORMAT, "not a Genkan backup file");
     return NULL;
