@@ -420,7 +420,8 @@ write_store(sqlite3 *snapshot, gsize snapshot_len, const char *db_path, const ch
   sqlite3 *db = gk_store_db(store);
   /* The backup writes every page in one transaction. A page cache larger than
    * the store keeps SQLite from spilling dirty pages into the WAL before the
-   * commit (the sealing VFS mishandles that spill today; see docs/backups.md). */
+   * commit, where they would be sealed and written twice (and the sealing VFS
+   * mishandled such spills before main's e4c1906). */
   g_autofree char *cache = g_strdup_printf("PRAGMA cache_size=-%" G_GSIZE_FORMAT, snapshot_len / 1024 + 4096);
   if (sqlite3_exec(db, cache, NULL, NULL, NULL) != SQLITE_OK)
     return sql_fail(db, "new store", error);

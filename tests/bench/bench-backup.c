@@ -44,11 +44,6 @@ fill(const char *dir, guint rows)
   sqlite3 *db = gk_store_db(store);
   sqlite3_stmt *st = NULL;
   g_autoptr(GError) error = NULL;
-  /* Random ticket ids touch a random leaf per row: a batch may dirty more
-   * pages than the default cache holds, and the sealing VFS mishandles that
-   * spill today (docs/backups.md). A large cache avoids it. */
-  if (sqlite3_exec(db, "PRAGMA cache_size=-262144", NULL, NULL, NULL) != SQLITE_OK)
-    g_error("cache_size: %s", sqlite3_errmsg(db));
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO tickets (id, site_id, visitor_name, company, valid_from, valid_until, flags,"
                          " key_id, text, created_at, seq, purpose) VALUES (?, 1, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?)",
