@@ -313,7 +313,9 @@ srv_backup_file_read(const guint8 *data, gsize len, const guint8 key[SRV_BACKUP_
     g_set_error_literal(error, SRV_BACKUP_ERROR, SRV_BACKUP_ERROR_FORMAT, "bad backup stream header");
     return NULL;
   }
-  GByteArray *plain = g_byte_array_new();
+  /* Never more plaintext than input; sized up front so ->data is never NULL
+   * (an empty chunk decrypts to plain->data + old). */
+  GByteArray *plain = g_byte_array_sized_new((guint) len + 1);
   GPtrArray *entries = NULL;
   gsize off = HEADER_BYTES;
   guint chunk = 0;
