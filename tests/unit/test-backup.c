@@ -398,6 +398,13 @@ test_restore(Fixture *f, gconstpointer unused)
   g_assert_cmpint(st.st_mode & 0777, ==, 0600);
   /* The store's KEK is not in the backup; the files a server needs are. */
   g_autoptr(GPtrArray) entries = read_backup_file(f->backup, f->key_path);
+  /* Nothing of the store is readable in the file itself. */
+  g_autofree char *raw = NULL;
+  gsize raw_len = 0;
+  g_assert_true(g_file_get_contents(f->backup, &raw, &raw_len, NULL));
+  g_assert_null(memmem(raw, raw_len, "Tokyo", 5));
+  g_assert_null(memmem(raw, raw_len, "SQLite format 3", 15));
+  g_assert_null(memmem(raw, raw_len, "BEGIN", 5));
   g_assert_null(srv_backup_entries_find(entries, SRV_DATA_KEK));
   g_assert_null(srv_backup_entries_find(entries, SRV_DATA_OWNER_PW));
   g_assert_nonnull(srv_backup_entries_find(entries, "master.db"));
@@ -536,6 +543,12 @@ test_restore_failure_leaves_nothing(Fixture *f, gconstpointer unused)
   write_custom_backup(f, no_ca, SRV_CA_KEY_FILE, NULL, 0);
   g_autofree char *not_store = g_build_filename(f->tmp, "not-store.gkbackup", NULL);
   write_custom_backup(f, not_store, NULL, "not a database", 14);
+  /* A store from a newer program (user_version is header bytes 60..63). */
+  g_autofree char *newer = g_memdup2(snap_data, snap_len);
+  newer[60] = newer[61] = newer[62] = 0;
+  newer[63] = 99;
+  g_autofree char *newer_schema = g_build_filename(f->tmp, "newer.gkbackup", NULL);
+  write_custom_backup(f, newer_schema, NULL, newer, snap_len);
   /* A flipped byte in the file. */
   g_autofree char *flipped = g_build_filename(f->tmp, "flipped.gkbackup", NULL);
   g_autofree char *bytes = NULL;
@@ -544,7 +557,7 @@ test_restore_failure_leaves_nothing(Fixture *f, gconstpointer unused)
   bytes[len / 2] ^= 1;
   g_assert_true(g_file_set_contents(flipped, bytes, (gssize) len, NULL));
 
-  const char *bad[] = { bad_snapshot, no_ca, not_store, flipped };
+  const char *bad[] = { bad_snapshot, no_ca, not_store, newer_schema, flipped };
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_assert_false(srv_backup_restore(bad[i], f->key_path, target, NULL, &error));
     g_assert_nonnull(error);
