@@ -313,6 +313,34 @@ test_scheduled(Fixture *f, gconstpointer unused)
   g_assert_nonnull(strstr(out, "accounts 1\n"));
 }
 
+/* A scheduled backup that fails (the key file went away after start) is
+ * audited as backup.failed and leaves no file, not even a temporary one. */
+static void
+test_scheduled_failure(Fixture *f, gconstpointer unused)
+{
+  (void) unused;
+  g_autofree char *dir = g_build_filename(f->parent, "backups", NULL);
+  g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+  g_autofree char *conf = g_strdup_printf("[backup]\ndir = %s\nkey-file = %s\ninterval-s = 1\nkeep = 3\n", dir,
+                                          f->key_path);
+  gk_test_server_configure(f->server, conf);
+  gk_test_server_start(f->server);
+  g_autofree char *moved = g_strconcat(f->key_path, ".moved", NULL);
+  g_assert_cmpint(g_rename(f->key_path, moved), ==, 0);
+  f->token = gk_test_server_login_owner(f->server, OWNER_PW);
+  for (int i = 0; i < 300 && audit_count(f->server, f->token, "backup.failed") < 2; i++)
+    g_usleep(100000);
+  g_assert_cmpuint(audit_count(f->server, f->token, "backup.failed"), >=, 2);
+  /* A backup that ran before the rename is fine; the failed ones left nothing. */
+  guint done = audit_count(f->server, f->token, "backup");
+  gk_test_server_stop(f->server);
+  guint others = 0;
+  g_assert_cmpuint(count_backup_files(dir, &others), ==, MIN(done, 3));
+  g_assert_cmpuint(others, ==, 0);
+  g_autofree char *log = gk_test_server_log(f->server);
+  g_assert_nonnull(strstr(log, "event=backup.failed"));
+}
+
 /* Settings that cannot work stop the server at start, with a clear reason. */
 static void
 test_scheduled_refusals(Fixture *f, gconstpointer unused)
@@ -357,6 +385,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add("/server/backup/drill", Fixture, NULL, setup, test_drill, teardown);
   g_test_add("/server/backup/scheduled", Fixture, NULL, setup, test_scheduled, teardown);
+  g_test_add("/server/backup/scheduled-failure", Fixture, NULL, setup, test_scheduled_failure, teardown);
   g_test_add("/server/backup/scheduled-refusals", Fixture, NULL, setup, test_scheduled_refusals, teardown);
   return g_test_run();
 }
