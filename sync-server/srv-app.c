@@ -16,6 +16,7 @@
 #include "gk-secure-file.h"
 #include "srv-app-private.h"
 #include "srv-auth.h"
+#include "srv-backup.h"
 #include "srv-notify-sender.h"
 #include "srv-retention.h"
 #include "srv-tls.h"
@@ -82,6 +83,13 @@ static const GkConfigOption server_options[] = {
   { "retention", "first-run-s", GK_CONFIG_INT, 0, 86400, "60", NULL, "delay from the start to the first purge" },
   { "smtp", "credentials-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
     "file (mode 0600) with the relay's user name and password on two lines (empty: no login)" },
+  /* Scheduled backups (docs/backups.md); the dir belongs on another disk or host. */
+  { "backup", "dir", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "absolute directory for scheduled encrypted backups, on another disk or host, never inside the data dir (empty: none)" },
+  { "backup", "key-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "backup key made by genkan-server backup-key (mode 0600; keep a copy apart from the backups)" },
+  { "backup", "interval-s", GK_CONFIG_INT, 1, 604800, "86400", NULL, "time between scheduled backups" },
+  { "backup", "keep", GK_CONFIG_INT, 1, 31, "30", NULL, "newest backup files kept in dir (7 to 31 recommended)" },
 };
 
 static SrvLoop *volatile running_loop;
@@ -390,6 +398,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   gboolean ok = FALSE;
   guint16 bound_device = 0, bound_admin = 0;
   SrvRetentionScheduler *retention = NULL;
+  SrvBackupScheduler *backups = NULL;
   SrvLoop *loop = srv_loop_new(&limits, error);
   if (loop == NULL)
     goto out;
@@ -404,6 +413,8 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   /* Notifications queued before a stop or a crash go out as soon as we run. */
   app->notify = srv_notify_sender_start(app->store, app->config, error);
   if (app->notify == NULL)
+    goto out;
+  if (!srv_backup_scheduler_start(app, &backups, error))
     goto out;
 
   /* Data past retention goes soon after a start, then on the interval. */
@@ -422,6 +433,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   ok = TRUE;
 out:
   srv_retention_scheduler_stop(retention);
+  srv_backup_scheduler_stop(backups);
   srv_notify_sender_stop(app->notify);
   app->notify = NULL;
   app->loop = NULL;
