@@ -24,7 +24,11 @@ usage(FILE *out)
         "run serves devices (mutual TLS) and admins until SIGTERM or SIGINT.\n"
         "backup-key makes a backup key (0600); backup writes an encrypted backup of DIR,\n"
         "also while the server runs; restore makes a new data directory from a backup\n"
-        "(see docs/backups.md).\n",
+        "(see docs/backups.md).\n"
+        "\n"
+        "The store's key-encryption key is DIR/master.kek unless GENKAN_KEK_FILE names\n"
+        "another file (absolute path): keep it apart from the data, e.g. as a systemd\n"
+        "credential (packaging/genkan-server.service). Every command above honours it.\n",
         out);
   return out == stdout ? 0 : 2;
 }

@@ -100,6 +100,22 @@ data_path(const char *dir, const char *name)
   return g_build_filename(dir, name, NULL);
 }
 
+char *
+srv_data_kek_path(const char *data_dir, GError **error)
+{
+  const char *apart = g_getenv(SRV_KEK_FILE_ENV);
+  if (apart == NULL || *apart == '\0')
+    return data_path(data_dir, SRV_DATA_KEK);
+  /* Relative to what? The server's working directory is not something an
+   * admin reasons about when keeping a key apart. */
+  if (!g_path_is_absolute(apart)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s must be an absolute path, not '%s'", SRV_KEK_FILE_ENV,
+                apart);
+    return NULL;
+  }
+  return g_strdup(apart);
+}
+
 /* ---- init -------------------------------------------------------------------------- */
 
 static gboolean
@@ -167,11 +183,13 @@ srv_app_init(const SrvInitOptions *options, GError **error)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "libsodium could not start");
     return FALSE;
   }
+  g_autofree char *kek = srv_data_kek_path(dir, error);
+  if (kek == NULL)
+    return FALSE;
   if (!dir_is_new(dir, error))
     return FALSE;
 
   g_autofree char *db = data_path(dir, SRV_DATA_DB);
-  g_autofree char *kek = data_path(dir, SRV_DATA_KEK);
   g_autofree char *conf = data_path(dir, SRV_DATA_CONFIG);
   g_autofree char *cert = data_path(dir, SRV_DATA_SERVER_CERT);
   g_autofree char *key = data_path(dir, SRV_DATA_SERVER_KEY);
@@ -273,8 +291,10 @@ app_load(const char *dir, GError **error)
   app->data_dir = g_strdup(dir);
   app->config = gk_config_new(server_options, G_N_ELEMENTS(server_options));
 
+  g_autofree char *kek = srv_data_kek_path(dir, error);
+  if (kek == NULL)
+    return NULL;
   g_autofree char *db = data_path(dir, SRV_DATA_DB);
-  g_autofree char *kek = data_path(dir, SRV_DATA_KEK);
   g_autofree char *conf = data_path(dir, SRV_DATA_CONFIG);
   g_autofree char *signing_path = data_path(dir, SRV_DATA_SIGNING_KEY);
   g_autofree char *ca_cert = data_path(dir, SRV_CA_CERT_FILE);
@@ -293,6 +313,12 @@ app_load(const char *dir, GError **error)
   if (!srv_auth_check_config(app->config, error))
     return NULL;
 
+  if (!g_file_test(kek, G_FILE_TEST_EXISTS)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "no key-encryption key at %s: when it is kept apart from the data, set %s to its path", kek,
+                SRV_KEK_FILE_ENV);
+    return NULL;
+  }
   guint workers = (guint) gk_config_get_int(app->config, "server.workers");
   app->store = srv_store_open(db, kek, workers + 1, error);
   if (app->store == NULL)

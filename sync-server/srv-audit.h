@@ -174,5 +174,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SrvAuditQuery, srv_audit_query_clear)
 /* Parses the raw query string of GET /v1/audit[/export] (NULL: empty): only the
  * listed names, each at most once; since = Unix seconds or ISO 8601 with Z or an
  * offset; actor/action percent-decoded, 1–128 bytes of printable UTF-8; limit
- * 1–SRV_AUDIT_LIST_MAX; after >= 0; bom 0|1 (@allow_bom only). */
+ * 1–SRV_AUDIT_LIST_MAX; after >= 0; bom 0|1 (@allow_bom only). @out is
+ * overwritten, not freed: clear it first when it holds an earlier result. */
 gboolean srv_audit_query_parse(const char *query, gboolean allow_bom, SrvAuditQuery *out, GError **error);

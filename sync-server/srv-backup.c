@@ -80,8 +80,13 @@ path_inside(const char *path, const char *dir)
 static guint8 *
 snapshot_store(const char *data_dir, sqlite3_int64 *out_len, GError **error)
 {
+  g_autoptr(GError) local_kek = NULL;
   g_autofree char *db_path = g_build_filename(data_dir, SRV_DATA_DB, NULL);
-  g_autofree char *kek_path = g_build_filename(data_dir, SRV_DATA_KEK, NULL);
+  g_autofree char *kek_path = srv_data_kek_path(data_dir, &local_kek);
+  if (kek_path == NULL) {
+    fail(error, SRV_BACKUP_ERROR_IO, "%s", local_kek->message);
+    return NULL;
+  }
   gsize n_migrations = 0;
   const GkMigration *migrations = srv_store_sqlite_migrations(&n_migrations);
   g_autoptr(GError) local = NULL;
@@ -459,8 +464,8 @@ restore_into(GPtrArray *entries, const char *data_dir, char **out_summary, GErro
   if (mem == NULL)
     return FALSE;
   g_autofree char *db_path = g_build_filename(data_dir, SRV_DATA_DB, NULL);
-  g_autofree char *kek_path = g_build_filename(data_dir, SRV_DATA_KEK, NULL);
-  gboolean ok = write_store(mem, g_bytes_get_size(snap->data), db_path, kek_path, out_summary, error);
+  g_autofree char *kek_path = srv_data_kek_path(data_dir, error);
+  gboolean ok = kek_path != NULL && write_store(mem, g_bytes_get_size(snap->data), db_path, kek_path, out_summary, error);
   sqlite3_close(mem);
   for (guint i = 0; ok && i < entries->len; i++) {
     const SrvBackupEntry *e = entries->pdata[i];
@@ -554,9 +559,9 @@ srv_backup_audit_offline(const char *data_dir, const char *action, gboolean ok, 
 {
   g_return_if_fail(data_dir != NULL && action != NULL);
   g_autofree char *db = g_build_filename(data_dir, SRV_DATA_DB, NULL);
-  g_autofree char *kek = g_build_filename(data_dir, SRV_DATA_KEK, NULL);
   g_autoptr(GError) error = NULL;
-  g_autoptr(SrvStore) store = srv_store_open(db, kek, 1, &error);
+  g_autofree char *kek = srv_data_kek_path(data_dir, &error);
+  g_autoptr(SrvStore) store = kek != NULL ? srv_store_open(db, kek, 1, &error) : NULL;
   g_auto(SrvAuditRow) row = {
     .at = g_get_real_time() / G_USEC_PER_SEC,
     .site_id = 0,  /* server-wide */
