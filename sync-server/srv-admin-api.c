@@ -17,6 +17,7 @@
 #include "srv-audit.h"
 #include "srv-auth.h"
 #include "srv-device-settings.h"
+#include "srv-export.h"
 #include "srv-invite.h"
 #include "srv-notify-api.h"
 #include "srv-notify-sender.h"
@@ -778,6 +779,13 @@ static const struct {
   { SRV_HTTP_METHOD_POST, "v1/sites", RIGHT_SITES_MANAGE, NULL, srv_account_api_site_add },
   { SRV_HTTP_METHOD_GET, "v1/sites/*/allow-list", RIGHT_ACCOUNTS_READ, NULL, srv_account_api_site_allow_get },
   { SRV_HTTP_METHOD_POST, "v1/sites/*/allow-list", RIGHT_ALLOWLIST_MANAGE, NULL, srv_account_api_site_allow_set },
+  /* CSV exports: the role must read that data, and the account must hold the
+   * export permission on top (srv-export.c: 403 export-not-permitted). */
+  { SRV_HTTP_METHOD_GET, "v1/exports/visits", RIGHT_VISITS_READ, NULL, srv_export_handle_visits },
+  { SRV_HTTP_METHOD_GET, "v1/exports/checkins", RIGHT_CHECKINS_READ, NULL, srv_export_handle_checkins },
+  { SRV_HTTP_METHOD_GET, "v1/exports/hosts", RIGHT_HOSTS_READ, NULL, srv_export_handle_hosts },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/export-permission", RIGHT_ACCOUNTS_MANAGE, NULL,
+    srv_export_handle_permission },
 };
 
 guint

@@ -89,6 +89,8 @@ typedef struct SrvStoreBackend {
   const struct SrvAuditBackend *audit;
   /* Accounts, sessions, sign-in limits, TOTP, allow-lists (srv-auth-store-private.h). */
   const struct SrvAuthBackend *auth;
+  /* CSV exports and the export permission (srv-export-private.h). */
+  const struct SrvExportBackend *export;
 } SrvStoreBackend;
 
 struct SrvStore {

@@ -11,6 +11,7 @@
 #include "srv-audit-private.h"
 #include "srv-auth-store-private.h"
 #include "srv-outbox-private.h"
+#include "srv-export-private.h"
 #include "gk-visit.h"
 
 /* ---- schema ------------------------------------------------------------------
@@ -2953,4 +2954,5 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .outbox = &srv_outbox_sqlite_backend,
   .audit = &srv_audit_sqlite_backend,
   .auth = &srv_auth_sqlite_backend,
+  .export = &srv_export_sqlite_backend,
 };
