@@ -612,11 +612,8 @@ srv_audit_query_time(const char *name, const char *text, gint64 *out, GError **e
     *out = (gint64) v;
     return TRUE;
   }
-  /* ISO 8601 with its zone: never the server's local time. Percent-decoded
-   * first, so a "+09:00" offset survives the query string. */
-  g_autofree char *decoded = strlen(text) <= 120 ? g_uri_unescape_string(text, NULL) : NULL;
-  g_autoptr(GDateTime) dt = decoded != NULL && strlen(decoded) <= 40 ? g_date_time_new_from_iso8601(decoded, NULL)
-                                                                      : NULL;
+  /* ISO 8601 with its zone: never the server's local time. */
+  g_autoptr(GDateTime) dt = strlen(text) <= 40 ? g_date_time_new_from_iso8601(text, NULL) : NULL;
   if (dt == NULL || g_date_time_to_unix(dt) < 0 || g_date_time_to_unix(dt) > TIME_MAX)
     return bad_query(error, "%s must be Unix seconds or ISO 8601 with Z or an offset (2026-05-01T09:00:00Z)", name);
   *out = g_date_time_to_unix(dt);
