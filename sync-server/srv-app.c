@@ -16,6 +16,7 @@
 #include "gk-secure-file.h"
 #include "srv-app-private.h"
 #include "srv-auth.h"
+#include "srv-backup.h"
 #include "srv-notify-sender.h"
 #include "srv-tls.h"
 
@@ -80,6 +81,13 @@ static const GkConfigOption server_options[] = {
   { "smtp", "from", GK_CONFIG_STRING, 0, 254, "", NULL, "sender address of notification e-mails" },
   { "smtp", "credentials-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
     "file (mode 0600) with the relay's user name and password on two lines (empty: no login)" },
+  /* Scheduled backups (docs/backups.md); the dir belongs on another disk or host. */
+  { "backup", "dir", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "absolute directory for scheduled encrypted backups, on another disk or host, never inside the data dir (empty: none)" },
+  { "backup", "key-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "backup key made by genkan-server backup-key (mode 0600; keep a copy apart from the backups)" },
+  { "backup", "interval-s", GK_CONFIG_INT, 1, 604800, "86400", NULL, "time between scheduled backups" },
+  { "backup", "keep", GK_CONFIG_INT, 1, 31, "30", NULL, "newest backup files kept in dir (7 to 31 recommended)" },
 };
 
 static SrvLoop *volatile running_loop;
@@ -387,6 +395,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
 
   gboolean ok = FALSE;
   guint16 bound_device = 0, bound_admin = 0;
+  SrvBackupScheduler *backups = NULL;
   SrvLoop *loop = srv_loop_new(&limits, error);
   if (loop == NULL)
     goto out;
@@ -402,6 +411,8 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   app->notify = srv_notify_sender_start(app->store, app->config, error);
   if (app->notify == NULL)
     goto out;
+  if (!srv_backup_scheduler_start(app, &backups, error))
+    goto out;
 
   running_loop = loop;
   GThread *signals = g_thread_new("signals", signal_thread, &set);
@@ -414,6 +425,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   running_loop = NULL;
   ok = TRUE;
 out:
+  srv_backup_scheduler_stop(backups);
   srv_notify_sender_stop(app->notify);
   app->notify = NULL;
   app->loop = NULL;
