@@ -12,6 +12,7 @@
 #include "srv-auth-store-private.h"
 #include "srv-outbox-private.h"
 #include "srv-retention-private.h"
+#include "srv-export-private.h"
 #include "gk-visit.h"
 
 /* ---- schema ------------------------------------------------------------------
@@ -2963,4 +2964,5 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .audit = &srv_audit_sqlite_backend,
   .auth = &srv_auth_sqlite_backend,
   .retention = &srv_retention_sqlite_backend,
+  .export = &srv_export_sqlite_backend,
 };
