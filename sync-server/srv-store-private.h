@@ -89,6 +89,8 @@ typedef struct SrvStoreBackend {
   const struct SrvAuditBackend *audit;
   /* Accounts, sessions, sign-in limits, TOTP, allow-lists (srv-auth-store-private.h). */
   const struct SrvAuthBackend *auth;
+  /* Hosts' edits, removal and import (srv-host-store-private.h). */
+  const struct SrvHostBackend *hosts;
 } SrvStoreBackend;
 
 struct SrvStore {
