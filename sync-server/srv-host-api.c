@@ -301,20 +301,10 @@ srv_host_api_import(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   }
   g_autoptr(GError) error = NULL;
   g_auto(SrvHostCsv) csv = { 0 };
-  if (!srv_host_csv_parse((const char *) request->http->body, request->http->body_len, &csv, &error)) {
+  if (!srv_host_csv_parse((const char *) request->http->body, request->http->body_len,
+                          smtp_ready(app) ? SRV_HOST_CSV_NONE : SRV_HOST_CSV_NO_EMAIL, &csv, &error)) {
     srv_response_set_error(response, 400, "bad-csv", error->message);
     return;
-  }
-  /* Rules that depend on the server, not the file: still bad rows. */
-  if (csv.problems->len == 0 && !smtp_ready(app)) {
-    for (guint i = 0; i < csv.rows->len; i++) {
-      SrvHostCsvRow *row = &g_array_index(csv.rows, SrvHostCsvRow, i);
-      if (row->channel != NULL && (strcmp(row->channel, "email") == 0 || g_str_has_prefix(row->channel, "email:"))) {
-        SrvHostCsvProblem p = { row->line, g_strdup("channel"),
-                                g_strdup("is email, but e-mail is not set up on this server") };
-        g_array_append_val(csv.problems, p);
-      }
-    }
   }
   if (csv.problems->len > 0) {
     reply_bad_rows(response, csv.problems);

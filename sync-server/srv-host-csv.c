@@ -256,7 +256,7 @@ add_problem(GArray *problems, guint line, const char *column, const char *format
 
 /* Checks one cell; its problem (if any) goes to @problems. */
 static void
-check_cell(int col, const char *value, guint line, GArray *problems)
+check_cell(int col, const char *value, SrvHostCsvFlags flags, guint line, GArray *problems)
 {
   const char *name = column_names[col];
   const char *why = NULL;
@@ -279,6 +279,8 @@ check_cell(int col, const char *value, guint line, GArray *problems)
     g_autoptr(GError) error = NULL;
     if (!srv_host_channel_parse(value, &channel, &target, &error))
       add_problem(problems, line, name, "%s", error->message);
+    else if ((flags & SRV_HOST_CSV_NO_EMAIL) && strcmp(channel, "email") == 0)
+      add_problem(problems, line, name, "is email, but e-mail is not set up on this server");
     break;
   }
   default:
@@ -289,7 +291,7 @@ check_cell(int col, const char *value, guint line, GArray *problems)
 }
 
 gboolean
-srv_host_csv_parse(const char *data, gsize len, SrvHostCsv *out, GError **error)
+srv_host_csv_parse(const char *data, gsize len, SrvHostCsvFlags flags, SrvHostCsv *out, GError **error)
 {
   g_return_val_if_fail(data != NULL || len == 0, FALSE);
   g_return_val_if_fail(out != NULL, FALSE);
@@ -348,7 +350,7 @@ srv_host_csv_parse(const char *data, gsize len, SrvHostCsv *out, GError **error)
     for (guint i = 0; i < MIN(r.n_cells, n_header); i++) {
       const char *value = r.cells[i]->str;
       /* A cell with a NUL was refused above; length and strlen agree. */
-      check_cell(map[i], value, r.line, problems);
+      check_cell(map[i], value, flags, r.line, problems);
       if (*value != '\0')
         *slots[map[i]] = g_strdup(value);
     }

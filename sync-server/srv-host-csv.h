@@ -49,7 +49,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SrvHostCsv, srv_host_csv_clear)
  * when any row is bad, every problem of every row and no rows. Empty lines are
  * skipped. Columns: name (required), reading, email, department, channel, in
  * any order, case-insensitive. */
-gboolean srv_host_csv_parse(const char *data, gsize len, SrvHostCsv *out, GError **error);
+typedef enum {
+  SRV_HOST_CSV_NONE = 0,
+  SRV_HOST_CSV_NO_EMAIL = 1 << 0, /* the server has no SMTP relay: an email channel is a bad cell */
+} SrvHostCsvFlags;
+gboolean srv_host_csv_parse(const char *data, gsize len, SrvHostCsvFlags flags, SrvHostCsv *out, GError **error);
 
 /* ---- field checks shared with the edit and add routes ---------------------------- */
 

@@ -11,12 +11,10 @@
 #include "srv-notify.h"
 #include "srv-outbox-private.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
-
 /* Every value is a bound parameter. */
 static const char sql_seq_next[] = "UPDATE feed_seq SET value = value + 1 WHERE id = 1 RETURNING value";
 static const char sql_email_taken[] =
-  "SELECT id FROM hosts WHERE site_id = ?1 AND removed_at IS NULL AND email = ?2 COLLATE NOCASE AND id <> ?3"
+  "SELECT id FROM hosts WHERE site_id = ?1 AND removed_at IS NULL AND email = ?2 AND id <> ?3"
   " ORDER BY id LIMIT 1";
 static const char sql_insert[] =
   "INSERT INTO hosts (site_id, name, reading, email, department, created_at, seq)"
@@ -54,10 +52,16 @@ static const char sql_setting_put[] =
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
+/* Statements are prepared once per transaction (an import runs the same few
+ * for every row) and finalized when it ends. */
+#define TX_STMTS 12
+
 typedef struct {
   GkStore *gk;
   const char *what;
   GError **error;
+  const char *sql[TX_STMTS];
+  sqlite3_stmt *stmt[TX_STMTS];
 } Tx;
 
 static gboolean
@@ -74,12 +78,31 @@ fail_db(Tx *tx, int rc)
   return FALSE;
 }
 
-/* Prepares @sql and binds in order: 'i' gint64, 's' text (NULL binds NULL). */
+/* The transaction's statement for @sql, reset, with @types bound in order:
+ * 'i' gint64, 's' text (NULL binds NULL). The transaction owns it. */
 static sqlite3_stmt *
 query(Tx *tx, const char *sql, const char *types, ...)
 {
   sqlite3_stmt *s = NULL;
-  int rc = sqlite3_prepare_v2(gk_store_db(tx->gk), sql, -1, &s, NULL);
+  int rc = SQLITE_OK;
+  guint slot = 0;
+  while (slot < TX_STMTS && tx->sql[slot] != NULL && tx->sql[slot] != sql)
+    slot++;
+  g_assert(slot < TX_STMTS);
+  if (tx->sql[slot] == sql) {
+    s = tx->stmt[slot];
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  } else {
+    rc = sqlite3_prepare_v2(gk_store_db(tx->gk), sql, -1, &s, NULL);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(s);
+      fail_db(tx, rc);
+      return NULL;
+    }
+    tx->sql[slot] = sql;
+    tx->stmt[slot] = s;
+  }
   va_list ap;
   va_start(ap, types);
   for (int i = 0; rc == SQLITE_OK && types[i] != '\0'; i++) {
@@ -93,7 +116,6 @@ query(Tx *tx, const char *sql, const char *types, ...)
   va_end(ap);
   if (rc != SQLITE_OK) {
     fail_db(tx, rc);
-    sqlite3_finalize(s);
     return NULL;
   }
   return s;
@@ -115,7 +137,7 @@ step(Tx *tx, sqlite3_stmt *s)
 static gboolean
 next_seq(Tx *tx, gint64 *out)
 {
-  g_autoptr(sqlite3_stmt) s = query(tx, sql_seq_next, "");
+  sqlite3_stmt *s = query(tx, sql_seq_next, "");
   int r = s != NULL ? step(tx, s) : -1;
   if (r == 0)
     g_set_error(tx->error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "%s: the feed counter is missing", tx->what);
@@ -132,12 +154,20 @@ or_null(const char *v)
   return v != NULL && *v != '\0' ? v : NULL;
 }
 
+/* E-mail addresses are stored in lower case (ASCII), so one index finds a
+ * host by address whatever case a file or an admin wrote it in. */
+static char *
+email_key(const char *email)
+{
+  return email != NULL && *email != '\0' ? g_ascii_strdown(email, -1) : NULL;
+}
+
 static gboolean
 email_free(Tx *tx, gint64 site_id, const char *email, gint64 self_id)
 {
   if (email == NULL)
     return TRUE;
-  g_autoptr(sqlite3_stmt) s = query(tx, sql_email_taken, "isi", site_id, email, self_id);
+  sqlite3_stmt *s = query(tx, sql_email_taken, "isi", site_id, email, self_id);
   int r = s != NULL ? step(tx, s) : -1;
   if (r == 1)
     g_set_error(tx->error, SRV_STORE_ERROR, SRV_STORE_ERROR_EXISTS,
@@ -165,7 +195,7 @@ put_channel(Tx *tx, gint64 site_id, gint64 host_id, const char *text, const char
   g_autofree char *secret = NULL;
   if (strcmp(channel, "webhook") == 0) {
     /* Every webhook is signed: a new endpoint gets a new secret. */
-    g_autoptr(sqlite3_stmt) s = query(tx, sql_setting_get, "ii", site_id, host_id);
+    sqlite3_stmt *s = query(tx, sql_setting_get, "ii", site_id, host_id);
     int r = s != NULL ? step(tx, s) : -1;
     if (r < 0)
       return FALSE;
@@ -177,7 +207,7 @@ put_channel(Tx *tx, gint64 site_id, gint64 host_id, const char *text, const char
     if (!keeps)
       secret = make_secret ? srv_notify_secret_generate() : g_strdup("dry-run-placeholder");
   }
-  g_autoptr(sqlite3_stmt) s = query(tx, sql_setting_put, "iissi", site_id, host_id, channel, target, secret);
+  sqlite3_stmt *s = query(tx, sql_setting_put, "iisss", site_id, host_id, channel, target, secret);
   if (s != NULL)
     sqlite3_bind_int64(s, 6, now);
   gboolean ok = s != NULL && step(tx, s) == 0;
@@ -192,23 +222,24 @@ static gboolean
 add_one(Tx *tx, gint64 site_id, const SrvHostFields *f, gboolean make_secret, gint64 now, SrvHostWritten *out)
 {
   gint64 seq = 0;
-  if (!email_free(tx, site_id, or_null(f->email), 0) || !next_seq(tx, &seq))
+  g_autofree char *email = email_key(f->email);
+  if (!email_free(tx, site_id, email, 0) || !next_seq(tx, &seq))
     return FALSE;
-  g_autoptr(sqlite3_stmt) s = query(tx, sql_insert, "issssii", site_id, f->name, or_null(f->reading),
-                                    or_null(f->email), or_null(f->department), now, seq);
+  sqlite3_stmt *s = query(tx, sql_insert, "issssii", site_id, f->name, or_null(f->reading), email,
+                          or_null(f->department), now, seq);
   if (s == NULL || step(tx, s) != 0)
     return FALSE;
   out->host_id = sqlite3_last_insert_rowid(gk_store_db(tx->gk));
   out->added = TRUE;
   return or_null(f->channel) == NULL ||
-         put_channel(tx, site_id, out->host_id, f->channel, or_null(f->email), make_secret, now, &out->secret);
+         put_channel(tx, site_id, out->host_id, f->channel, email, make_secret, now, &out->secret);
 }
 
 static gboolean
 edit_one(Tx *tx, gint64 site_id, gint64 host_id, const SrvHostFields *f, gboolean make_secret, gint64 now,
          SrvHostWritten *out)
 {
-  g_autoptr(sqlite3_stmt) get = query(tx, sql_get_live, "ii", host_id, site_id);
+  sqlite3_stmt *get = query(tx, sql_get_live, "ii", host_id, site_id);
   int r = get != NULL ? step(tx, get) : -1;
   if (r == 0)
     g_set_error(tx->error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND, "no host %" G_GINT64_FORMAT " on this site",
@@ -221,12 +252,13 @@ edit_one(Tx *tx, gint64 site_id, gint64 host_id, const SrvHostFields *f, gboolea
     stored[i] = (const char *) sqlite3_column_text(get, i);
   const char *name = f->name != NULL ? f->name : stored[0];
   const char *reading = f->reading != NULL ? or_null(f->reading) : stored[1];
-  const char *email = f->email != NULL ? or_null(f->email) : stored[2];
+  g_autofree char *new_email = email_key(f->email);
+  const char *email = f->email != NULL ? new_email : stored[2];
   const char *department = f->department != NULL ? or_null(f->department) : stored[3];
   gint64 seq = 0;
   if (!email_free(tx, site_id, email, host_id) || !next_seq(tx, &seq))
     return FALSE;
-  g_autoptr(sqlite3_stmt) s = query(tx, sql_update, "iissssi", host_id, site_id, name, reading, email, department,
+  sqlite3_stmt *s = query(tx, sql_update, "iissssi", host_id, site_id, name, reading, email, department,
                                     seq);
   if (s == NULL || step(tx, s) != 0)
     return FALSE;
@@ -246,7 +278,7 @@ in_tx(gpointer backend, const char *what, gboolean keep, Work work, gpointer dat
 {
   gpointer conn = NULL;
   GkStore *gk = srv_store_sqlite_borrow(backend, &conn);
-  Tx tx = { gk, what, error };
+  Tx tx = { .gk = gk, .what = what, .error = error };
   GError *e = NULL;
   gboolean ok = gk_store_begin(gk, &e);
   if (!ok) {
@@ -254,11 +286,15 @@ in_tx(gpointer backend, const char *what, gboolean keep, Work work, gpointer dat
     g_error_free(e);
   } else {
     ok = work(&tx, data);
+    for (guint i = 0; i < TX_STMTS; i++)
+      sqlite3_reset(tx.stmt[i]); /* nothing in progress at COMMIT */
     if (ok && keep && !gk_store_commit(gk, &e)) {
       g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "%s: %s", what, e->message);
       g_error_free(e);
       ok = FALSE;
     }
+    for (guint i = 0; i < TX_STMTS; i++)
+      sqlite3_finalize(tx.stmt[i]);
     if (!ok || !keep)
       gk_store_rollback(gk);
   }
@@ -295,7 +331,7 @@ remove_work(Tx *tx, gpointer data)
   gint64 seq = 0;
   if (!next_seq(tx, &seq))
     return FALSE;
-  g_autoptr(sqlite3_stmt) s = query(tx, sql_remove, "iiii", j->host_id, j->site_id, j->now, seq);
+  sqlite3_stmt *s = query(tx, sql_remove, "iiii", j->host_id, j->site_id, j->now, seq);
   if (s == NULL || step(tx, s) != 0)
     return FALSE;
   if (sqlite3_changes(gk_store_db(tx->gk)) == 0) {
@@ -303,7 +339,7 @@ remove_work(Tx *tx, gpointer data)
                 j->host_id);
     return FALSE;
   }
-  g_autoptr(sqlite3_stmt) d = query(tx, sql_setting_delete, "ii", j->site_id, j->host_id);
+  sqlite3_stmt *d = query(tx, sql_setting_delete, "ii", j->site_id, j->host_id);
   return d != NULL && step(tx, d) == 0;
 }
 
@@ -317,7 +353,8 @@ import_work(Tx *tx, gpointer data)
     SrvHostWritten w = { .line = row->line };
     gint64 existing = 0;
     if (row->email != NULL) {
-      g_autoptr(sqlite3_stmt) s = query(tx, sql_email_taken, "isi", j->site_id, row->email, (gint64) 0);
+      g_autofree char *key = email_key(row->email);
+      sqlite3_stmt *s = query(tx, sql_email_taken, "isi", j->site_id, key, (gint64) 0);
       int r = s != NULL ? step(tx, s) : -1;
       if (r < 0)
         return FALSE;

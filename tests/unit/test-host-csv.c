@@ -9,7 +9,7 @@ parse_ok(const char *text)
 {
   SrvHostCsv csv;
   g_autoptr(GError) error = NULL;
-  g_assert_true(srv_host_csv_parse(text, strlen(text), &csv, &error));
+  g_assert_true(srv_host_csv_parse(text, strlen(text), SRV_HOST_CSV_NONE, &csv, &error));
   g_assert_no_error(error);
   return csv;
 }
@@ -41,7 +41,7 @@ expect_malformed(const char *text, gsize len, const char *message_part)
 {
   SrvHostCsv csv;
   g_autoptr(GError) error = NULL;
-  g_assert_false(srv_host_csv_parse(text, len, &csv, &error));
+  g_assert_false(srv_host_csv_parse(text, len, SRV_HOST_CSV_NONE, &csv, &error));
   g_assert_error(error, SRV_HOST_CSV_ERROR, SRV_HOST_CSV_ERROR_MALFORMED);
   g_assert_null(csv.rows);
   g_assert_null(csv.problems);
@@ -136,6 +136,15 @@ test_each_reason(void)
   expect_problem("name,channel\nA,none:x\n", 2, "channel", "takes no address");
   expect_problem("name,channel\nA,email\n", 2, "channel", "no e-mail address");
   expect_problem("name,channel\nA,email:nope\n", 2, "channel", "e-mail");
+
+  /* Without an SMTP relay on the server, an email channel is a bad cell too. */
+  const char *mail = "name,email,channel\nA,a@example.jp,email\nB,b@example.jp,email:x@example.jp\nC,,none\n";
+  g_auto(SrvHostCsv) csv = { 0 };
+  g_assert_true(srv_host_csv_parse(mail, strlen(mail), SRV_HOST_CSV_NO_EMAIL, &csv, NULL));
+  g_assert_cmpuint(csv.rows->len, ==, 0);
+  g_assert_cmpuint(csv.problems->len, ==, 2);
+  g_assert_cmpuint(g_array_index(csv.problems, SrvHostCsvProblem, 1).line, ==, 3);
+  g_assert_cmpstr(g_array_index(csv.problems, SrvHostCsvProblem, 1).column, ==, "channel");
 }
 
 static void
