@@ -228,7 +228,8 @@ parse_header(const Record *r, int map[MAX_CELLS], GError **error)
       if (strcmp(name, column_names[c]) == 0)
         map[i] = c;
     if (map[i] < 0) {
-      g_autofree char *shown = g_utf8_make_valid(r->cells[i]->str, 64);
+      /* At most 64 bytes of it (a cut character becomes U+FFFD). */
+      g_autofree char *shown = g_utf8_make_valid(r->cells[i]->str, (gssize) MIN(r->cells[i]->len, 64));
       g_autofree char *what = g_strdup_printf("unknown column “%s” in the header (columns: name, reading, email, "
                                               "department, channel)", shown);
       return malformed(error, r->line, what);

@@ -102,7 +102,7 @@ test_malformed(void)
 {
   expect_malformed("", 0, "empty");
   expect_malformed("\n\n", 2, "empty");
-  expect_malformed("name,nickname\nA,B\n", 18, "unknown column");
+  expect_malformed("name,nickname\nA,B\n", 18, "unknown column “nickname” in the header");
   expect_malformed("name,name\nA,B\n", 14, "twice");
   expect_malformed("email\na@example.jp\n", 19, "no name column");
   expect_malformed("name,reading,email,department,channel,extra\n", 44, "more columns");
