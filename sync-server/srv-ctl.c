@@ -954,6 +954,7 @@ static int cmd_logout(Ctl *ctl, int argc, char **argv);
 static int cmd_host_add(Ctl *ctl, int argc, char **argv);
 static int cmd_host_list(Ctl *ctl, int argc, char **argv);
 static int cmd_host_edit(Ctl *ctl, int argc, char **argv);
+static void print_secret(gint64 line, gint64 host_id, const char *secret);
 static int cmd_host_remove(Ctl *ctl, int argc, char **argv);
 static int cmd_host_import(Ctl *ctl, int argc, char **argv);
 static int cmd_ticket_issue(Ctl *ctl, int argc, char **argv);
@@ -1509,12 +1510,13 @@ cmd_logout(Ctl *ctl, int argc, char **argv)
 static int
 cmd_host_add(Ctl *ctl, int argc, char **argv)
 {
-  g_autofree char *name = NULL, *reading = NULL, *email = NULL, *department = NULL;
+  g_autofree char *name = NULL, *reading = NULL, *email = NULL, *department = NULL, *channel = NULL;
   GOptionEntry entries[] = {
     { "name", 0, 0, G_OPTION_ARG_FILENAME, &name, "Full name (required)", "NAME" },
     { "reading", 0, 0, G_OPTION_ARG_FILENAME, &reading, "Reading of the name, e.g. in kana", "KANA" },
     { "email", 0, 0, G_OPTION_ARG_FILENAME, &email, "E-mail address for notifications", "ADDR" },
     { "department", 0, 0, G_OPTION_ARG_FILENAME, &department, "Department", "DEPT" },
+    { "channel", 0, 0, G_OPTION_ARG_FILENAME, &channel, "Notification channel (see host edit --help)", "CHANNEL" },
     G_OPTION_ENTRY_NULL,
   };
   int rc = parse_command_options(ctl, entries, &argc, &argv);
@@ -1541,6 +1543,10 @@ cmd_host_add(Ctl *ctl, int argc, char **argv)
     json_builder_set_member_name(b, "department");
     json_builder_add_string_value(b, department);
   }
+  if (channel != NULL) {
+    json_builder_set_member_name(b, "channel");
+    json_builder_add_string_value(b, channel);
+  }
   json_builder_end_object(b);
   g_autofree char *body = gk_json_builder_to_string(b);
 
@@ -1560,6 +1566,9 @@ cmd_host_add(Ctl *ctl, int argc, char **argv)
   static const Column col = { "ID", "id", COL_TEXT };
   g_autofree char *text = cell_text(o, &col);
   printf("%s\n", text);
+  const char *secret = gk_json_get_string(o, "secret", NULL);
+  if (secret != NULL)
+    print_secret(0, gk_json_get_int(o, "id", 0), secret);
   return SRV_CTL_EXIT_OK;
 }
 
