@@ -324,8 +324,12 @@ kiosk_sync_pull(KioskStore *store, KioskClient *client, KioskSyncProgress progre
 {
   gint64 cursor = kiosk_store_get_meta_int(store, "cursor", 0);
   for (;;) {
-    g_autofree char *path = g_strdup_printf("/v1/sync/pull?cursor=%" G_GINT64_FORMAT "&limit=%d", cursor,
-                                            KIOSK_SYNC_PULL_LIMIT);
+    /* The settings version held here: the server sends settings only when
+     * there are newer ones (a logo alone is up to 64 KiB). */
+    gint64 config_version = kiosk_store_get_meta_int(store, "config_version", 0);
+    g_autofree char *path =
+      g_strdup_printf("/v1/sync/pull?cursor=%" G_GINT64_FORMAT "&limit=%d&config_version=%" G_GINT64_FORMAT, cursor,
+                      KIOSK_SYNC_PULL_LIMIT, config_version);
     g_autoptr(JsonNode) root = NULL;
     if (!kiosk_client_request(client, KIOSK_PORT_DEVICE, "GET", path, NULL, SYNC_TIMEOUT_MS, NULL, &root, NULL, NULL,
                               error))

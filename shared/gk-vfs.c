@@ -9,6 +9,7 @@
 #define BODY       (PAGE - GK_VFS_RESERVE)     /* bytes of a page under encryption */
 #define WAL_HDR    32                          /* WAL file header, plain */
 #define FRAME_HDR  24                          /* WAL frame header, plain */
+#define WAL_SALT_OFFSET 16                     /* salt-1, salt-2 in the WAL header */
 #define FRAME_SIZE (FRAME_HDR + PAGE)
 #define AD_BYTES   45
 
@@ -250,17 +251,26 @@ segment_at(const SealedFile *f, sqlite3_int64 off, Segment *s)
 }
 
 /* The plain header of the WAL frame that holds page segment @s: from the caller's
- * buffer when it covers it, else from disk (SQLite writes it just before). */
+ * buffer when it covers it, else from disk (SQLite writes it just before).
+ * Bytes 8..15 (the salts) are replaced by the WAL header's: once a transaction
+ * has rewritten one of its own frames in place (a page spilled from a full cache
+ * and changed again), SQLite writes the following frame headers with zero salts
+ * and fills them in at commit (walRewriteChecksums), after the page was sealed.
+ * The WAL header's salts are the frame's for every frame of the current WAL
+ * generation, which are the only frames SQLite accepts. */
 static int
 frame_header(SealedFile *f, const Segment *s, const guint8 *buf, sqlite3_int64 off,
              sqlite3_int64 end, guint8 hdr[FRAME_HDR])
 {
   sqlite3_int64 hdr_start = s->start - FRAME_HDR;
-  if (off <= hdr_start && end >= s->start) {
+  if (off <= hdr_start && end >= s->start)
     memcpy(hdr, buf + (hdr_start - off), FRAME_HDR);
-    return SQLITE_OK;
+  else {
+    int rc = f->real->pMethods->xRead(f->real, hdr, FRAME_HDR, hdr_start);
+    if (rc != SQLITE_OK)
+      return rc;
   }
-  return f->real->pMethods->xRead(f->real, hdr, FRAME_HDR, hdr_start);
+  return f->real->pMethods->xRead(f->real, hdr + 8, 8, WAL_SALT_OFFSET);
 }
 
 /* --- io methods ---------------------------------------------------------------- */

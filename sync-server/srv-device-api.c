@@ -205,13 +205,39 @@ handle_push(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
               GK_UINT("notified", queued));
 }
 
+/* "config_version" and "config" of the pull's device object. */
+static gboolean
+add_device_settings(SrvApp *app, const SrvDevice *device, JsonBuilder *cfg, SrvResponse *response)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) settings = srv_store_device_settings_get(app->store, device->id, &error);
+  if (settings == NULL) {
+    srv_api_reply_error(response, error);
+    return FALSE;
+  }
+  json_builder_set_member_name(cfg, "config_version");
+  json_builder_add_int_value(cfg, device->config_version);
+  json_builder_set_member_name(cfg, "config");
+  json_builder_begin_object(cfg);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, settings);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    json_builder_set_member_name(cfg, k);
+    json_builder_add_string_value(cfg, v);
+  }
+  json_builder_end_object(cfg);
+  return TRUE;
+}
+
 static void
 handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, SrvResponse *response)
 {
-  static const char *const allowed[] = { "cursor", "limit", NULL };
-  gint64 cursor, limit;
+  static const char *const allowed[] = { "cursor", "limit", "config_version", NULL };
+  gint64 cursor, limit, held_config;
   if (!srv_api_query_int(request, response, allowed, "cursor", 0, G_MAXINT64, 0, &cursor) ||
-      !srv_api_query_int(request, response, allowed, "limit", 1, MAX_PULL_LIMIT, DEFAULT_PULL_LIMIT, &limit))
+      !srv_api_query_int(request, response, allowed, "limit", 1, MAX_PULL_LIMIT, DEFAULT_PULL_LIMIT, &limit) ||
+      !srv_api_query_int(request, response, allowed, "config_version", 0, G_MAXINT64, -1, &held_config))
     return;
 
   gboolean more = FALSE;
@@ -233,8 +259,10 @@ handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
                            type_names[c->type <= SRV_CHANGE_KEY ? c->type : 0], c->json);
     last = c->seq;
   }
-  /* The device's own settings ride along on every page: they are one small
-   * object, and a device must pick up a changed mode at its next sync. */
+  /* The device's identity rides along on every page, so it picks up a changed
+   * mode at its next sync; its settings (up to a 64 KiB logo) only when the
+   * version it says it holds is not the latest. A device that sends no version
+   * gets them on every page. */
   g_autoptr(JsonBuilder) cfg = json_builder_new();
   json_builder_begin_object(cfg);
   json_builder_set_member_name(cfg, "id");
@@ -247,25 +275,10 @@ handle_pull(SrvApp *app, const SrvDevice *device, const SrvRequest *request, Srv
   json_builder_add_int_value(cfg, device->site_id);
   json_builder_set_member_name(cfg, "cert_expires_at");
   json_builder_add_int_value(cfg, device->cert_expires_at);
-  json_builder_set_member_name(cfg, "config_version");
-  json_builder_add_int_value(cfg, device->config_version);
-  json_builder_set_member_name(cfg, "config");
-  json_builder_begin_object(cfg);
-  g_autoptr(GError) settings_error = NULL;
-  g_autoptr(GHashTable) settings = srv_store_device_settings_get(app->store, device->id, &settings_error);
-  if (settings == NULL) {
+  if (held_config != device->config_version && !add_device_settings(app, device, cfg, response)) {
     g_string_free(out, TRUE);
-    srv_api_reply_error(response, settings_error);
     return;
   }
-  GHashTableIter it;
-  gpointer k, v;
-  g_hash_table_iter_init(&it, settings);
-  while (g_hash_table_iter_next(&it, &k, &v)) {
-    json_builder_set_member_name(cfg, k);
-    json_builder_add_string_value(cfg, v);
-  }
-  json_builder_end_object(cfg);
   json_builder_end_object(cfg);
   g_autofree char *cfg_json = gk_json_builder_to_string(cfg);
   g_string_append_printf(out,

@@ -541,6 +541,19 @@ test_device_logo(Fixture *f, gconstpointer data)
   JsonObject *dev = json_object_get_object_member(json_node_get_object(pull), "device");
   g_assert_cmpint(json_object_get_int_member(dev, "config_version"), ==, 1);
   g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(dev, "config"), "logo"), ==, logo);
+
+  /* A device that holds the latest settings is not sent them again on every
+   * page; one that holds an older version is. */
+  g_assert_cmpint(device(f, d, "GET", "/v1/sync/pull?config_version=1", NULL, &pull), ==, 200);
+  dev = json_object_get_object_member(json_node_get_object(pull), "device");
+  g_assert_cmpstr(json_object_get_string_member(dev, "id"), ==, d->device_id);
+  g_assert_false(json_object_has_member(dev, "config"));
+  g_assert_false(json_object_has_member(dev, "config_version"));
+  g_assert_cmpint(device(f, d, "GET", "/v1/sync/pull?config_version=0", NULL, &pull), ==, 200);
+  dev = json_object_get_object_member(json_node_get_object(pull), "device");
+  g_assert_cmpint(json_object_get_int_member(dev, "config_version"), ==, 1);
+  g_assert_true(json_object_has_member(dev, "config"));
+  g_assert_cmpint(device(f, d, "GET", "/v1/sync/pull?config_version=-1", NULL, NULL), ==, 400);
   gk_test_device_free(d);
 }
 

@@ -27,6 +27,7 @@ static const GkMigration migrations[] = {
   { 1, "CREATE TABLE visits(id INTEGER PRIMARY KEY, code TEXT NOT NULL, note TEXT NOT NULL);"
        "CREATE INDEX visits_code ON visits(code);" },
   { 2, "CREATE TABLE seq(n INTEGER PRIMARY KEY, pad TEXT NOT NULL);" },
+  { 3, "CREATE TABLE spill(k BLOB PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;" },
 };
 
 static void
@@ -1058,6 +1059,62 @@ test_forged_commit_marker(Fixture *f, gconstpointer data)
   gk_store_close(s);
 }
 
+/* A transaction that changes more pages than the page cache holds makes SQLite
+ * spill pages to the WAL before the commit, and rewrite those frames in place
+ * when it changes the same pages again; random keys touch pages all over the
+ * b-tree, so this happens often. Every row must read back afterwards. */
+static void
+test_cache_spill(Fixture *f, gconstpointer data)
+{
+  create_store(f);
+  GkStore *s = open_store(f);
+  sqlite3 *db = gk_store_db(s);
+  g_autoptr(GError) error = NULL;
+  /* A small cache makes the spill come early; the default one spills at ~2 MB. */
+  g_assert_true(gk_store_exec(s, "PRAGMA cache_size = 50", &error));
+  sqlite3_stmt *stmt = NULL;
+  g_assert_cmpint(sqlite3_prepare_v2(db, "INSERT INTO spill(k, v) VALUES(?1, ?2)", -1, &stmt, NULL), ==, SQLITE_OK);
+  const int rows = 20000, per_txn = 2000;
+  for (int i = 0; i < rows; i++) {
+    if (i % per_txn == 0)
+      g_assert_true(gk_store_begin(s, &error));
+    guint8 k[16];
+    randombytes_buf(k, sizeof k);
+    char v[64];
+    g_snprintf(v, sizeof v, "row %d padded to take some room in the page", i);
+    sqlite3_bind_blob(stmt, 1, k, sizeof k, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, v, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+      g_error("insert %d: %s (%d)", i, sqlite3_errmsg(db), sqlite3_extended_errcode(db));
+    sqlite3_reset(stmt);
+    if (i % per_txn == per_txn - 1) {
+      g_assert_true(gk_store_commit(s, &error));
+      g_assert_no_error(error);
+    }
+  }
+  sqlite3_finalize(stmt);
+  g_assert_cmpint(sqlite3_prepare_v2(db, "SELECT count(*) FROM spill", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
+  g_assert_cmpint(sqlite3_column_int(stmt, 0), ==, rows);
+  sqlite3_finalize(stmt);
+  g_assert_cmpint(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
+  g_assert_cmpstr((const char *) sqlite3_column_text(stmt, 0), ==, "ok");
+  sqlite3_finalize(stmt);
+  gk_store_close(s);
+
+  /* And after reopening, from the WAL and after a checkpoint. */
+  s = open_store(f);
+  g_assert_cmpint(sqlite3_prepare_v2(gk_store_db(s), "PRAGMA integrity_check", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
+  g_assert_cmpstr((const char *) sqlite3_column_text(stmt, 0), ==, "ok");
+  sqlite3_finalize(stmt);
+  g_assert_true(gk_store_checkpoint(s, &error));
+  g_assert_no_error(error);
+  gk_store_close(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1078,6 +1135,7 @@ main(int argc, char **argv)
   ADD("/shared/store/writer-queue", test_writer_queue);
   ADD("/shared/store/processes", test_processes);
   ADD("/shared/store/crash", test_crash);
+  ADD("/shared/store/cache-spill", test_cache_spill);
 #undef ADD
   return g_test_run();
 }
