@@ -439,13 +439,31 @@ test_import_size(Fixture *f, gconstpointer data)
   g_assert_cmpint(gk_test_json_int(reply, "added"), ==, rows);
   g_assert_cmpuint(host_count(f), ==, 0);
 
-  /* The same size to another route is too large. */
-  g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", csv->str + csv->len - 1024 * 1024 - 10);
-  g_assert_cmpint(call(f, "POST", "/v1/hosts", json, &reply), ==, 413);
-  /* Past 2 MiB the import is refused too, before the body is read. */
-  while (csv->len <= (gsize) 2 * 1024 * 1024)
-    g_string_append(csv, "Filler,,\n");
-  g_assert_cmpint(import(f, "?dry_run=1", csv->str, &reply), ==, 413);
+  /* The same size to another route is too large: refused from the head alone
+   * (the server answers and closes before any body byte, so only the head is
+   * sent). */
+  g_autofree char *json_head = g_strdup_printf("POST /v1/hosts HTTP/1.1\r\nHost: localhost\r\n"
+                                               "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                                               "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n", f->token, csv->len);
+  g_autofree char *json_answer = gk_test_raw_tls(f->server->admin_port, f->server->ca_path, json_head,
+                                                 strlen(json_head), 0, 0, 3000);
+  g_assert_nonnull(json_answer);
+  g_assert_true(g_str_has_prefix(json_answer, "HTTP/1.1 413 "));
+  /* Past 2 MiB the import is refused too. */
+  g_autofree char *head = g_strdup_printf("POST /v1/hosts/import HTTP/1.1\r\nHost: localhost\r\n"
+                                          "Authorization: Bearer %s\r\nContent-Type: text/csv\r\n"
+                                          "Content-Length: %u\r\n\r\n", f->token, 2 * 1024 * 1024 + 1);
+  g_autofree char *answer = gk_test_raw_tls(f->server->admin_port, f->server->ca_path, head, strlen(head), 0, 0, 3000);
+  g_assert_nonnull(answer);
+  g_assert_true(g_str_has_prefix(answer, "HTTP/1.1 413 "));
+  g_assert_nonnull(strstr(answer, "body-too-large"));
+  /* Exactly 2 MiB is taken (and is not CSV here: 400, not 413). */
+  GString *big = g_string_new("name\n\"");
+  while (big->len < (gsize) 2 * 1024 * 1024)
+    g_string_append_c(big, 'x');
+  g_assert_cmpint(import(f, "?dry_run=1", big->str, &reply), ==, 400);
+  g_assert_cmpstr(gk_test_json_error_code(reply), ==, "bad-csv");
+  g_string_free(big, TRUE);
   g_string_free(csv, TRUE);
 }
 
