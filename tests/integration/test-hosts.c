@@ -8,12 +8,17 @@
 #include "gk-json.h"
 #include "gk-test-server.h"
 #include "gk-test-util.h"
+#include "kiosk-net.h"
+#include "kiosk-store.h"
+#include "kiosk-sync.h"
+#include "kiosk-visit.h"
 #include "srv-app.h"
 #include "srv-store-private.h"
 #include "srv-store.h"
 
 #define OWNER_PW "N3w-Owner-Passw0rd!"
 #define STAFF_PW "Staff-Passw0rd!x"
+#define KIOSK GK_BUILD_DIR "/kiosk/genkan-kiosk"
 
 typedef struct {
   GkTestServer *server;
@@ -304,6 +309,57 @@ test_remove(Fixture *f, gconstpointer data)
   }
 }
 
+/* A reception kiosk enrolled by the real program learns the host at its first
+ * sync and deletes it at the sync after the host is removed: walk-ins can no
+ * longer find it. */
+static void
+test_remove_kiosk(Fixture *f, gconstpointer data)
+{
+  g_autoptr(JsonNode) reply = NULL;
+  gint64 id = add_host(f, "{\"name\":\"佐藤 花子\",\"reading\":\"さとう はなこ\",\"department\":\"総務部\"}");
+  add_host(f, "{\"name\":\"佐藤 次郎\",\"reading\":\"さとう じろう\"}");
+  g_assert_cmpint(call(f, "POST", "/v1/devices/enroll-codes", "{\"name\":\"Lobby\",\"mode\":\"reception\"}", &reply),
+                  ==, 201);
+  g_autofree char *tmp = gk_test_make_tmpdir("genkan-hosts-kiosk");
+  g_autofree char *dir = g_build_filename(tmp, "lobby", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                                              &error, KIOSK, "--data-dir", dir, "enroll",
+                                              gk_test_json_str(reply, "code"), NULL);
+  g_assert_no_error(error);
+  g_assert_true(g_subprocess_wait_check(p, NULL, &error));
+  g_assert_no_error(error);
+  KioskStore *store = kiosk_store_open(dir, &error);
+  g_assert_no_error(error);
+  KioskIdentity kid;
+  g_assert_true(kiosk_store_load_identity(store, &kid, &error));
+  KioskClient *client = kiosk_client_new(kid.host, kid.admin_port, kid.device_port, kid.ca_pem, kid.cert_pem,
+                                         kid.key_pem);
+  KioskSyncSummary sum = { 0 };
+  g_assert_true(kiosk_sync_pull(store, client, NULL, NULL, &sum, &error));
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) before = kiosk_visit_search_hosts(store, "さとう", 10, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(before->len, ==, 2);
+
+  g_autofree char *path = g_strdup_printf("/v1/hosts/%" G_GINT64_FORMAT, id);
+  g_assert_cmpint(call(f, "DELETE", path, NULL, &reply), ==, 200);
+  g_assert_true(kiosk_sync_pull(store, client, NULL, NULL, &sum, &error));
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) after = kiosk_visit_search_hosts(store, "さとう", 10, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(after->len, ==, 1);
+  g_assert_cmpstr(((KioskHost *) after->pdata[0])->name, ==, "佐藤 次郎");
+  g_autoptr(GPtrArray) gone = kiosk_visit_search_hosts(store, "花子", 10, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(gone->len, ==, 0);
+
+  kiosk_client_free(client);
+  kiosk_identity_clear(&kid);
+  kiosk_store_close(store);
+  gk_test_rmtree(tmp);
+}
+
 /* ---- import ----------------------------------------------------------------------------------- */
 
 #define GOOD_CSV                                                                                  \
@@ -506,6 +562,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add("/server/hosts/edit", Fixture, NULL, fixture_setup, test_edit, fixture_teardown);
   g_test_add("/server/hosts/remove", Fixture, NULL, fixture_setup, test_remove, fixture_teardown);
+  g_test_add("/server/hosts/remove-kiosk", Fixture, NULL, fixture_setup, test_remove_kiosk, fixture_teardown);
   g_test_add("/server/hosts/import", Fixture, NULL, fixture_setup, test_import, fixture_teardown);
   g_test_add("/server/hosts/import-size", Fixture, NULL, fixture_setup, test_import_size, fixture_teardown);
   g_test_add("/server/hosts/cross-site", Fixture, NULL, fixture_setup, test_cross_site, fixture_teardown);
