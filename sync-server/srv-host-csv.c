@@ -222,7 +222,8 @@ parse_header(const Record *r, int map[MAX_CELLS], GError **error)
   if (r->n_cells > N_COLS)
     return malformed(error, r->line, "the header has more columns than name, reading, email, department, channel");
   for (guint i = 0; i < r->n_cells; i++) {
-    g_autofree char *name = g_ascii_strdown(g_strstrip(g_strdup(r->cells[i]->str)), -1);
+    g_autofree char *name = g_ascii_strdown(r->cells[i]->str, -1);
+    g_strstrip(name);
     map[i] = -1;
     for (int c = 0; c < N_COLS; c++)
       if (strcmp(name, column_names[c]) == 0)
