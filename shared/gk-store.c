@@ -582,7 +582,10 @@ store_connect(GkStore *s, GError **error)
                 "%s: cannot use WAL journal mode (got %s)", s->db_path, mode);
     goto fail;
   }
-  if (!exec_db(s->db, s->db_path, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", error) ||
+  /* secure_delete: deleted rows and freed pages are overwritten with zeros, so
+   * purged personal data does not linger in free space (docs/store-format.md). */
+  if (!exec_db(s->db, s->db_path, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON",
+               error) ||
       !query_int(s->db, s->db_path, "PRAGMA page_size", &page_size, error))
     goto fail;
   sqlite3_file_control(s->db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);

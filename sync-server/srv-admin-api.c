@@ -22,6 +22,7 @@
 #include "srv-notify-api.h"
 #include "srv-notify-sender.h"
 #include "srv-outbox.h"
+#include "srv-site-api.h"
 #include "srv-visit.h"
 
 /* ---- roles and rights ---------------------------------------------------------- */
@@ -44,6 +45,7 @@ typedef enum {
   RIGHT_ALLOWLIST_MANAGE, /* IP allow-lists of the caller's sites and of accounts it manages */
   RIGHT_SITES_MANAGE,   /* add sites: owners only */
   RIGHT_VISIT_PHOTOS,   /* walk-in photos: faces, for the people who meet visitors */
+  RIGHT_RETENTION_MANAGE, /* how long a site keeps personal data and audit entries */
 } Right;
 
 /* Deny by default: a role has exactly the rights listed here. */
@@ -714,6 +716,12 @@ static const struct {
   { SRV_HTTP_METHOD_POST, "v1/sites", RIGHT_SITES_MANAGE, NULL, srv_account_api_site_add },
   { SRV_HTTP_METHOD_GET, "v1/sites/*/allow-list", RIGHT_ACCOUNTS_READ, NULL, srv_account_api_site_allow_get },
   { SRV_HTTP_METHOD_POST, "v1/sites/*/allow-list", RIGHT_ALLOWLIST_MANAGE, NULL, srv_account_api_site_allow_set },
+  /* Retention (srv-site-api.c): auditors read the settings with the audit log;
+   * deleting a site and a purge of every site at once are owners' (SITES_MANAGE). */
+  { SRV_HTTP_METHOD_GET, "v1/sites/*/retention", RIGHT_AUDIT_READ, NULL, srv_site_api_retention_get },
+  { SRV_HTTP_METHOD_POST, "v1/sites/*/retention", RIGHT_RETENTION_MANAGE, NULL, srv_site_api_retention_set },
+  { SRV_HTTP_METHOD_DELETE, "v1/sites/*", RIGHT_SITES_MANAGE, NULL, srv_site_api_delete },
+  { SRV_HTTP_METHOD_POST, "v1/retention/purge", RIGHT_SITES_MANAGE, NULL, srv_site_api_purge },
 };
 
 guint

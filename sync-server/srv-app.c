@@ -18,7 +18,9 @@
 #include "srv-auth.h"
 #include "srv-host-api.h"
 #include "srv-host-csv.h"
+#include "srv-backup.h"
 #include "srv-notify-sender.h"
+#include "srv-retention.h"
 #include "srv-tls.h"
 
 #define SIGNING_KEY_ID 1
@@ -78,8 +80,18 @@ static const GkConfigOption server_options[] = {
   { "smtp", "security", GK_CONFIG_ENUM, 0, 0, "starttls", smtp_securities,
     "starttls (required, not optional), tls (implicit, port 465) or none (only to a relay on this machine)" },
   { "smtp", "from", GK_CONFIG_STRING, 0, 254, "", NULL, "sender address of notification e-mails" },
+  { "retention", "purge-interval-s", GK_CONFIG_INT, 1, 604800, "3600", NULL,
+    "how often visitors' data and audit entries past each site's retention are purged (genkanctl site retention)" },
+  { "retention", "first-run-s", GK_CONFIG_INT, 0, 86400, "60", NULL, "delay from the start to the first purge" },
   { "smtp", "credentials-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
     "file (mode 0600) with the relay's user name and password on two lines (empty: no login)" },
+  /* Scheduled backups (docs/backups.md); the dir belongs on another disk or host. */
+  { "backup", "dir", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "absolute directory for scheduled encrypted backups, on another disk or host, never inside the data dir (empty: none)" },
+  { "backup", "key-file", GK_CONFIG_STRING, 0, 4096, "", NULL,
+    "backup key made by genkan-server backup-key (mode 0600; keep a copy apart from the backups)" },
+  { "backup", "interval-s", GK_CONFIG_INT, 1, 604800, "86400", NULL, "time between scheduled backups" },
+  { "backup", "keep", GK_CONFIG_INT, 1, 31, "30", NULL, "newest backup files kept in dir (7 to 31 recommended)" },
 };
 
 static SrvLoop *volatile running_loop;
@@ -88,6 +100,22 @@ static char *
 data_path(const char *dir, const char *name)
 {
   return g_build_filename(dir, name, NULL);
+}
+
+char *
+srv_data_kek_path(const char *data_dir, GError **error)
+{
+  const char *apart = g_getenv(SRV_KEK_FILE_ENV);
+  if (apart == NULL || *apart == '\0')
+    return data_path(data_dir, SRV_DATA_KEK);
+  /* Relative to what? The server's working directory is not something an
+   * admin reasons about when keeping a key apart. */
+  if (!g_path_is_absolute(apart)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s must be an absolute path, not '%s'", SRV_KEK_FILE_ENV,
+                apart);
+    return NULL;
+  }
+  return g_strdup(apart);
 }
 
 /* ---- init -------------------------------------------------------------------------- */
@@ -157,11 +185,13 @@ srv_app_init(const SrvInitOptions *options, GError **error)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "libsodium could not start");
     return FALSE;
   }
+  g_autofree char *kek = srv_data_kek_path(dir, error);
+  if (kek == NULL)
+    return FALSE;
   if (!dir_is_new(dir, error))
     return FALSE;
 
   g_autofree char *db = data_path(dir, SRV_DATA_DB);
-  g_autofree char *kek = data_path(dir, SRV_DATA_KEK);
   g_autofree char *conf = data_path(dir, SRV_DATA_CONFIG);
   g_autofree char *cert = data_path(dir, SRV_DATA_SERVER_CERT);
   g_autofree char *key = data_path(dir, SRV_DATA_SERVER_KEY);
@@ -263,8 +293,10 @@ app_load(const char *dir, GError **error)
   app->data_dir = g_strdup(dir);
   app->config = gk_config_new(server_options, G_N_ELEMENTS(server_options));
 
+  g_autofree char *kek = srv_data_kek_path(dir, error);
+  if (kek == NULL)
+    return NULL;
   g_autofree char *db = data_path(dir, SRV_DATA_DB);
-  g_autofree char *kek = data_path(dir, SRV_DATA_KEK);
   g_autofree char *conf = data_path(dir, SRV_DATA_CONFIG);
   g_autofree char *signing_path = data_path(dir, SRV_DATA_SIGNING_KEY);
   g_autofree char *ca_cert = data_path(dir, SRV_CA_CERT_FILE);
@@ -283,6 +315,12 @@ app_load(const char *dir, GError **error)
   if (!srv_auth_check_config(app->config, error))
     return NULL;
 
+  if (!g_file_test(kek, G_FILE_TEST_EXISTS)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "no key-encryption key at %s: when it is kept apart from the data, set %s to its path", kek,
+                SRV_KEK_FILE_ENV);
+    return NULL;
+  }
   guint workers = (guint) gk_config_get_int(app->config, "server.workers");
   app->store = srv_store_open(db, kek, workers + 1, error);
   if (app->store == NULL)
@@ -390,6 +428,8 @@ srv_app_run(const SrvRunOptions *options, GError **error)
 
   gboolean ok = FALSE;
   guint16 bound_device = 0, bound_admin = 0;
+  SrvRetentionScheduler *retention = NULL;
+  SrvBackupScheduler *backups = NULL;
   SrvLoop *loop = srv_loop_new(&limits, error);
   if (loop == NULL)
     goto out;
@@ -406,6 +446,12 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   app->notify = srv_notify_sender_start(app->store, app->config, error);
   if (app->notify == NULL)
     goto out;
+  if (!srv_backup_scheduler_start(app, &backups, error))
+    goto out;
+
+  /* Data past retention goes soon after a start, then on the interval. */
+  retention = srv_retention_scheduler_start(app, gk_config_get_int(app->config, "retention.first-run-s"),
+                                            gk_config_get_int(app->config, "retention.purge-interval-s"));
 
   running_loop = loop;
   GThread *signals = g_thread_new("signals", signal_thread, &set);
@@ -418,6 +464,8 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   running_loop = NULL;
   ok = TRUE;
 out:
+  srv_retention_scheduler_stop(retention);
+  srv_backup_scheduler_stop(backups);
   srv_notify_sender_stop(app->notify);
   app->notify = NULL;
   app->loop = NULL;

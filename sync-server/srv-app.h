@@ -11,6 +11,13 @@
 #define SRV_DATA_SIGNING_KEY   "ticket-signing.key"
 #define SRV_DATA_OWNER_PW      "initial-owner-password"
 
+/* Where the store's key-encryption key lives: the file GENKAN_KEK_FILE names
+ * (an absolute path, so the key can be kept apart from the data, e.g. as a
+ * systemd credential), else DIR/master.kek. Every command that opens or makes
+ * a store asks here. */
+#define SRV_KEK_FILE_ENV       "GENKAN_KEK_FILE"
+char *srv_data_kek_path(const char *data_dir, GError **error);
+
 typedef struct {
   const char *data_dir;
   const char *site;      /* first site's name; NULL: "Main site" */

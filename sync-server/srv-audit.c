@@ -385,6 +385,16 @@ srv_audit_record(SrvApp *app, const SrvAuditEntry *entry)
 }
 
 void
+srv_audit_record_system(SrvApp *app, gint64 site_id, const char *action, const char *target, SrvAuditResult result,
+                        const char *reason)
+{
+  g_return_if_fail(app != NULL && action_ok(action));
+  g_auto(SrvAuditRow) row = { 0 };
+  row_fill(&row, srv_api_now(), site_id, SRV_AUDIT_ACTOR_SYSTEM, "server", NULL, action, target, result, reason);
+  append_row(app, &row);
+}
+
+void
 srv_audit_request_begin(const SrvRequest *request)
 {
   g_return_if_fail(request != NULL);
@@ -463,6 +473,11 @@ static const struct {
   { SRV_HTTP_METHOD_POST, "v1/notifications/*/retry", "notification.retry", TARGET_WILD, NULL },
   { SRV_HTTP_METHOD_GET, "v1/audit", "audit.list", TARGET_NONE, NULL },
   { SRV_HTTP_METHOD_GET, "v1/audit/verify", "audit.verify", TARGET_NONE, NULL },
+  /* Retention (srv-site-api.c); a purge also records one system entry per site. */
+  { SRV_HTTP_METHOD_GET, "v1/sites/*/retention", "retention.show", TARGET_WILD, NULL },
+  { SRV_HTTP_METHOD_POST, "v1/sites/*/retention", "retention.set", TARGET_WILD, NULL },
+  { SRV_HTTP_METHOD_DELETE, "v1/sites/*", "site.delete", TARGET_WILD, NULL },
+  { SRV_HTTP_METHOD_POST, "v1/retention/purge", "retention.purge", TARGET_NONE, NULL },
   /* Every CSV export, whoever adds the route: the target says what was exported. */
   { SRV_HTTP_METHOD_GET, "v1/*/export", "export", TARGET_WILD, NULL },
   { SRV_HTTP_METHOD_GET, "v1/exports/*", "export", TARGET_WILD, NULL },

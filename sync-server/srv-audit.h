@@ -57,6 +57,11 @@ typedef struct {
  * every request's outcome (status class and error code) by itself. */
 void srv_audit_record(SrvApp *app, const SrvAuditEntry *entry);
 
+/* Records an action of the server itself (actor_kind system, actor "server",
+ * source "-") on site @site_id (0: server-wide), e.g. a scheduled purge. Works
+ * inside or outside a request and leaves the request's own entry alone. */
+void srv_audit_record_system(SrvApp *app, gint64 site_id, const char *action, const char *target,
+                             SrvAuditResult result, const char *reason);
 /* Router hook (srv-admin-api.c): begin before dispatching an admin request and
  * end after it, on the same thread. end() records one entry for the request
  * from its route, the actor noted below and @response's status and error code,
@@ -169,5 +174,6 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SrvAuditQuery, srv_audit_query_clear)
 /* Parses the raw query string of GET /v1/audit[/export] (NULL: empty): only the
  * listed names, each at most once; since = Unix seconds or ISO 8601 with Z or an
  * offset; actor/action percent-decoded, 1–128 bytes of printable UTF-8; limit
- * 1–SRV_AUDIT_LIST_MAX; after >= 0; bom 0|1 (@allow_bom only). */
+ * 1–SRV_AUDIT_LIST_MAX; after >= 0; bom 0|1 (@allow_bom only). @out is
+ * overwritten, not freed: clear it first when it holds an earlier result. */
 gboolean srv_audit_query_parse(const char *query, gboolean allow_bom, SrvAuditQuery *out, GError **error);

@@ -991,6 +991,10 @@ static int cmd_site_list(Ctl *ctl, int argc, char **argv);
 static int cmd_site_add(Ctl *ctl, int argc, char **argv);
 static int cmd_site_allow_show(Ctl *ctl, int argc, char **argv);
 static int cmd_site_allow_set(Ctl *ctl, int argc, char **argv);
+static int cmd_site_retention_show(Ctl *ctl, int argc, char **argv);
+static int cmd_site_retention_set(Ctl *ctl, int argc, char **argv);
+static int cmd_site_delete(Ctl *ctl, int argc, char **argv);
+static int cmd_retention_purge(Ctl *ctl, int argc, char **argv);
 static gboolean site_id_ok(const char *text);
 
 /* docs/protocol.md, "Notifications". */
@@ -1011,6 +1015,13 @@ static gboolean site_id_ok(const char *text);
   "Ranges are CIDR (IPv4 or IPv6); a bare address is one host. A list that leaves out\n"   \
   "the address you connect from is refused when it applies to you. Refusals are audited.\n"
 
+/* docs/retention.md. */
+#define RETENTION_HELP                                                                    \
+  "Visitors' personal data (visits, photos, invitations, check-ins, alerts,\n"           \
+  "  notifications) is kept --visitor-days (1-3650, default 90) after the visit;\n"       \
+  "  devices keep theirs no longer. Audit entries are kept --audit-days (180-3650,\n"    \
+  "  default 400); the log is one chain, so the longest setting of all sites applies.\n" \
+  "The server purges on a schedule ([retention] in genkan-server.conf).\n"
 static const Command commands[] = {
   { NULL, "login", NULL, "Log in and save the session",
     "The password comes from GENKAN_PASSWORD or is asked on the terminal (not echoed).\n"
@@ -1110,6 +1121,17 @@ static const Command commands[] = {
   { "site allow-list", "set", "ID CIDR...", "Allow a site's admin API only from these ranges", ALLOW_HELP, TRUE,
     cmd_site_allow_set },
   { "site allow-list", "clear", "ID", "Remove a site's allow-list", NULL, TRUE, cmd_site_allow_set },
+  { "site retention", "show", "[SITE]", "Show how long a site keeps visitors' data and audit entries",
+    RETENTION_HELP, TRUE, cmd_site_retention_show },
+  { "site retention", "set", "[SITE]", "Change how long a site keeps visitors' data and audit entries",
+    RETENTION_HELP, TRUE, cmd_site_retention_set },
+  { "site", "delete", "SITE", "Delete a site and all its data (owners only; not the first site)",
+    "Everything of the site goes at once: hosts, invitations, visits and photos, check-ins,\n"
+    "devices (their certificates are refused from then on), notification settings,\n"
+    "allow-lists. Accounts left with no site are disabled. --confirm must repeat the\n"
+    "site's exact name.", TRUE, cmd_site_delete },
+  { "retention", "purge", NULL, "Purge every site's data past its retention now (owners only)",
+    RETENTION_HELP, TRUE, cmd_retention_purge },
   { "audit", "list", NULL, "List audit log entries (auditor, admin, owner)",
     "Without --since, the newest entries (--limit, default 1000); with --since, the\n"
     "first --limit entries from that time on. Times as for 'ticket issue'.", TRUE, cmd_audit_list },
@@ -1240,16 +1262,19 @@ parse_command_options(Ctl *ctl, const GOptionEntry *entries, int *argc, char ***
     (*argc)--;
   }
   /* One argument per word of params; "..." at the end takes any number more. */
-  int want = 1;
+  int want = 1, optional = 0;
   gboolean more = FALSE;
   if (cmd->params != NULL) {
     g_auto(GStrv) words = g_strsplit(cmd->params, " ", -1);
     want += (int) g_strv_length(words);
     more = g_str_has_suffix(cmd->params, "...");
+    /* "[SITE]": a word in brackets may be left out. */
+    for (guint k = 0; words[k] != NULL; k++)
+      optional += words[k][0] == '[';
   }
   if (*argc > want && !more)
     return usage_error(cmd, "unexpected argument '%s'", (*argv)[want]);
-  if (*argc < want)
+  if (*argc < want - optional)
     return usage_error(cmd, "missing %s", cmd->params);
   return -1;
 }
@@ -3261,6 +3286,180 @@ static int
 cmd_site_allow_set(Ctl *ctl, int argc, char **argv)
 {
   return site_allow(ctl, argc, argv, TRUE);
+}
+
+/* ---- retention and site deletion (srv-site-api.c) -------------------------------- */
+
+/* The site a retention command acts on: SITE when given, else --site, else the
+ * account's current site as the server reports it. */
+static int
+retention_site(Ctl *ctl, int argc, char **argv, char **out_site)
+{
+  if (argc > 1) {
+    if (!site_id_ok(argv[1]))
+      return usage_error(ctl->cmd, "bad site id '%s'", argv[1]);
+    *out_site = g_strdup(argv[1]);
+    return SRV_CTL_EXIT_OK;
+  }
+  if (ctl->site_opt != NULL) {
+    *out_site = g_strdup(ctl->site_opt);
+    return SRV_CTL_EXIT_OK;
+  }
+  int rc = resolve_server(ctl, TRUE);
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "GET", "/v1/sites", NULL, 0, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  JsonNode *node = NULL;
+  JsonArray *sites = answer_array(root, "sites", &node);
+  for (guint i = 0; sites != NULL && i < json_array_get_length(sites); i++) {
+    JsonNode *n = json_array_get_element(sites, i);
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    JsonNode *id = o != NULL ? json_object_get_member(o, "id") : NULL;
+    if (o != NULL && json_object_get_boolean_member_with_default(o, "current", FALSE) && id != NULL &&
+        JSON_NODE_HOLDS_VALUE(id) && json_node_get_value_type(id) == G_TYPE_INT64) {
+      *out_site = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(id));
+      return SRV_CTL_EXIT_OK;
+    }
+  }
+  err_msg("error: the server named no current site");
+  return SRV_CTL_EXIT_FAILURE;
+}
+
+static int
+print_retention(Ctl *ctl, JsonNode *root)
+{
+  static const GkJsonField fields[] = {
+    { "site_id", GK_JSON_INT, TRUE, 1, G_MAXINT64 },
+    { "visitor_days", GK_JSON_INT, TRUE, 1, 3650 },
+    { "audit_days", GK_JSON_INT, TRUE, 1, 3650 },
+  };
+  JsonObject *o = answer_object(root, fields, G_N_ELEMENTS(fields));
+  if (o == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  if (!ctl->json)
+    printf("site:          %" G_GINT64_FORMAT "\nvisitor days:  %" G_GINT64_FORMAT "\naudit days:    %" G_GINT64_FORMAT
+           "\n", json_object_get_int_member(o, "site_id"), json_object_get_int_member(o, "visitor_days"),
+           json_object_get_int_member(o, "audit_days"));
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_site_retention_show(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  g_autofree char *site = NULL;
+  if ((rc = retention_site(ctl, argc, argv, &site)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autofree char *path = g_strdup_printf("/v1/sites/%s/retention", site);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "GET", path, NULL, &root)) != SRV_CTL_EXIT_OK)
+    return rc;
+  return print_retention(ctl, root);
+}
+
+static int
+cmd_site_retention_set(Ctl *ctl, int argc, char **argv)
+{
+  gint visitor_days = 0, audit_days = 0;
+  GOptionEntry entries[] = {
+    { "visitor-days", 0, 0, G_OPTION_ARG_INT, &visitor_days, "Days visitors' data is kept after the visit (1-3650)",
+      "N" },
+    { "audit-days", 0, 0, G_OPTION_ARG_INT, &audit_days, "Days audit entries are kept (180-3650)", "N" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (visitor_days == 0 && audit_days == 0)
+    return usage_error(ctl->cmd, "give --visitor-days, --audit-days or both");
+  if (visitor_days != 0 && (visitor_days < 1 || visitor_days > 3650))
+    return usage_error(ctl->cmd, "--visitor-days must be 1 to 3650");
+  if (audit_days != 0 && (audit_days < 180 || audit_days > 3650))
+    return usage_error(ctl->cmd, "--audit-days must be 180 to 3650");
+  g_autofree char *site = NULL;
+  if ((rc = retention_site(ctl, argc, argv, &site)) != SRV_CTL_EXIT_OK)
+    return rc;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  if (visitor_days != 0) {
+    json_builder_set_member_name(b, "visitor_days");
+    json_builder_add_int_value(b, visitor_days);
+  }
+  if (audit_days != 0) {
+    json_builder_set_member_name(b, "audit_days");
+    json_builder_add_int_value(b, audit_days);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *path = g_strdup_printf("/v1/sites/%s/retention", site);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", path, body, &root)) != SRV_CTL_EXIT_OK)
+    return rc;
+  return print_retention(ctl, root);
+}
+
+static int
+cmd_site_delete(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *confirm = NULL;
+  GOptionEntry entries[] = {
+    { "confirm", 0, 0, G_OPTION_ARG_FILENAME, &confirm, "The site's exact name (required)", "NAME" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (!site_id_ok(argv[1]))
+    return usage_error(ctl->cmd, "bad site id '%s'", argv[1]);
+  if ((rc = require_option(ctl->cmd, confirm, "--confirm")) >= 0)
+    return rc;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "confirm");
+  json_builder_add_string_value(b, confirm);
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *path = g_strconcat("/v1/sites/", argv[1], NULL);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "DELETE", path, body, &root)) != SRV_CTL_EXIT_OK || ctl->json)
+    return rc;
+  JsonObject *o = json_node_get_object(root);
+  printf("site %s deleted: %" G_GINT64_FORMAT " hosts, %" G_GINT64_FORMAT " invitations, %" G_GINT64_FORMAT
+         " visits, %" G_GINT64_FORMAT " devices; %" G_GINT64_FORMAT " accounts disabled\n", argv[1],
+         json_object_get_int_member_with_default(o, "hosts", 0), json_object_get_int_member_with_default(o, "tickets", 0),
+         json_object_get_int_member_with_default(o, "visits", 0), json_object_get_int_member_with_default(o, "devices", 0),
+         json_object_get_int_member_with_default(o, "accounts_disabled", 0));
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_retention_purge(Ctl *ctl, int argc, char **argv)
+{
+  static const Column cols[] = {
+    { "SITE", "site_id", COL_TEXT },       { "VISITS", "visits", COL_TEXT },
+    { "PHOTOS", "photos", COL_TEXT },      { "TICKETS", "tickets", COL_TEXT },
+    { "REDEMPTIONS", "redemptions", COL_TEXT }, { "EVENTS", "events", COL_TEXT },
+    { "ALERTS", "alerts", COL_TEXT },      { "NOTIFICATIONS", "notifications", COL_TEXT },
+    { "HOSTS", "hosts", COL_TEXT },
+  };
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", "/v1/retention/purge", "{}", &root)) != SRV_CTL_EXIT_OK || ctl->json)
+    return rc;
+  JsonNode *node = NULL;
+  JsonArray *rows = answer_array(root, "sites", &node);
+  if (rows == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  print_table(rows, cols, G_N_ELEMENTS(cols));
+  printf("audit entries purged: %" G_GINT64_FORMAT "\n",
+         json_object_get_int_member_with_default(json_node_get_object(root), "audit_entries", 0));
+  return SRV_CTL_EXIT_OK;
 }
 
 static int

@@ -4,6 +4,7 @@
 
 #include "gk-log.h"
 #include "srv-api.h"
+#include "srv-retention.h"
 #include "srv-app-private.h"
 #include "srv-notify-sender.h"
 #include "srv-visit.h"
@@ -215,6 +216,13 @@ add_device_settings(SrvApp *app, const SrvDevice *device, JsonBuilder *cfg, SrvR
     srv_api_reply_error(response, error);
     return FALSE;
   }
+  /* A device never keeps visitors longer than its site does (srv-retention.h). */
+  gint64 own_hours = 0, capped_hours = 0;
+  const char *own = g_hash_table_lookup(settings, "retention-hours");
+  if (own == NULL || !g_ascii_string_to_signed(own, 10, 1, G_MAXINT32, &own_hours, NULL))
+    own_hours = 0;
+  if (srv_retention_device_hours(app->store, device->site_id, own_hours, &capped_hours, NULL))
+    g_hash_table_replace(settings, g_strdup("retention-hours"), g_strdup_printf("%" G_GINT64_FORMAT, capped_hours));
   json_builder_set_member_name(cfg, "config_version");
   json_builder_add_int_value(cfg, device->config_version);
   json_builder_set_member_name(cfg, "config");

@@ -91,6 +91,8 @@ typedef struct SrvStoreBackend {
   const struct SrvAuthBackend *auth;
   /* Hosts' edits, removal and import (srv-host-store-private.h). */
   const struct SrvHostBackend *hosts;
+  /* Retention settings, the purge, site deletion (srv-retention-private.h). */
+  const struct SrvRetentionBackend *retention;
 } SrvStoreBackend;
 
 struct SrvStore {

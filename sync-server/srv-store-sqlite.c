@@ -12,6 +12,7 @@
 #include "srv-auth-store-private.h"
 #include "srv-host-store-private.h"
 #include "srv-outbox-private.h"
+#include "srv-retention-private.h"
 #include "gk-visit.h"
 
 /* ---- schema ------------------------------------------------------------------
@@ -410,6 +411,14 @@ static const GkMigration migrations[] = {
     "ALTER TABLE hosts ADD COLUMN removed_at INTEGER;"
     "CREATE INDEX hosts_site_email ON hosts (site_id, email) WHERE removed_at IS NULL;"
     "ALTER TABLE accounts ADD COLUMN may_export INTEGER NOT NULL DEFAULT 0 CHECK (may_export IN (0, 1));" },
+  /* 10: retention (srv-retention-sqlite.c). Deleting an event makes SQLite
+   * look for rows that still refer to it (foreign keys); without an index on
+   * the referring column each look is a scan, so purging n visits took time in
+   * n squared (bench-retention: 10,000 visits in 100 s, holding the write lock). */
+  { 10,
+    "CREATE INDEX visits_checkout_event ON visits (checkout_event_id);"
+    "CREATE INDEX redemptions_event ON redemptions (event_id);"
+    "CREATE INDEX alerts_first_event ON alerts (first_event_id);" },
 };
 
 const GkMigration *
@@ -2962,4 +2971,5 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .audit = &srv_audit_sqlite_backend,
   .auth = &srv_auth_sqlite_backend,
   .hosts = &srv_host_sqlite_backend,
+  .retention = &srv_retention_sqlite_backend,
 };

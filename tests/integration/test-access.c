@@ -127,6 +127,11 @@ static const RouteCase cases[] = {
   { "POST v1/sites", "/v1/sites", "{\"name\":\"Site of %s\"}", "o", 201 },
   { "GET v1/sites/*/allow-list", "/v1/sites/1/allow-list", NULL, "oau", 200 },
   { "POST v1/sites/*/allow-list", "/v1/sites/1/allow-list", "{\"cidrs\":[]}", "oa", 200 },
+  /* Retention: "Site of owner" is the site the POST v1/sites row made (id 2). */
+  { "GET v1/sites/*/retention", "/v1/sites/1/retention", NULL, "oau", 200 },
+  { "POST v1/sites/*/retention", "/v1/sites/1/retention", "{\"visitor_days\":90}", "oa", 200 },
+  { "DELETE v1/sites/*", "/v1/sites/2", "{\"confirm\":\"Site of owner\"}", "o", 200 },
+  { "POST v1/retention/purge", "/v1/retention/purge", "{}", "o", 200 },
 };
 
 static const char *
@@ -327,6 +332,8 @@ test_cross_site(Fixture *f, gconstpointer data)
   g_assert_true(list_has(reply, "accounts", "username", "annex-staff"));
   g_assert_false(list_has(reply, "accounts", "username", "receptionist"));
   g_assert_cmpint(call(f, annex_admin, "GET", "/v1/sites/1/allow-list", NULL, &reply), ==, 404);
+  g_assert_cmpint(call(f, annex_admin, "GET", "/v1/sites/1/retention", NULL, &reply), ==, 404);
+  g_assert_cmpint(call(f, annex_admin, "POST", "/v1/sites/1/retention", "{\"visitor_days\":1}", &reply), ==, 404);
   g_assert_cmpint(call(f, annex_admin, "GET", "/v1/sites", NULL, &reply), ==, 200);
   g_assert_cmpuint(json_array_get_length(json_object_get_array_member(json_node_get_object(reply), "sites")), ==, 1);
   /* An admin delegates only within its sites, and only staff roles. */

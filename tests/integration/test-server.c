@@ -665,6 +665,7 @@ typedef struct {
   Fixture *f;
   GkTestDevice *device;
   GPtrArray *acked;      /* event ids the server acknowledged */
+  gint batches_acked;    /* read by the main thread while the pusher runs */
   gint stop;
   char *ticket_prefix;
 } Pusher;
@@ -688,9 +689,11 @@ push_loop(gpointer data)
     g_autofree char *url = g_strconcat(p->f->server->device_url, "/v1/sync/push", NULL);
     long status = gk_test_request(&c, "POST", url, body->str, NULL, NULL);
     g_string_free(body, TRUE);
-    if (status == 200)
+    if (status == 200) {
       for (guint i = 0; i < ids->len; i++)
         g_ptr_array_add(p->acked, g_strdup(ids->pdata[i]));
+      g_atomic_int_inc(&p->batches_acked);
+    }
   }
   return NULL;
 }
@@ -702,7 +705,10 @@ test_sigkill_durability(Fixture *f, gconstpointer data)
   Pusher p = { .f = f, .device = d, .acked = g_ptr_array_new_with_free_func(g_free),
                .ticket_prefix = g_strdup("00112233445566778899aabbccddee") /* + 2 digits = 32 */ };
   GThread *t = g_thread_new("pusher", push_loop, &p);
-  g_usleep(1500 * 1000);
+  /* Kill while pushes are under way: after a few acknowledged batches (a slow,
+   * loaded machine takes longer to get there, so wait for them, not a time). */
+  for (guint waited_ms = 0; g_atomic_int_get(&p.batches_acked) < 3 && waited_ms < 60000; waited_ms += 50)
+    g_usleep(50 * 1000);
   gk_test_server_kill(f->server);
   g_atomic_int_set(&p.stop, 1);
   g_thread_join(t);

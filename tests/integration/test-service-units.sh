@@ -45,7 +45,8 @@ verify "$kiosk" /usr/local/bin/genkan-kiosk "$BUILD/kiosk/genkan-kiosk"
 
 for line in 'User=genkan' 'NoNewPrivileges=yes' 'CapabilityBoundingSet=' 'ProtectSystem=strict' \
   'ProtectHome=yes' 'PrivateDevices=yes' 'UMask=0077' 'ReadWritePaths=/var/lib/genkan' \
-  'ExecStart=/usr/local/bin/genkan-server run --data-dir /var/lib/genkan'; do
+  'ExecStart=/usr/local/bin/genkan-server run --data-dir /var/lib/genkan' \
+  'LoadCredential=master.kek:/etc/genkan/master.kek' 'Environment=GENKAN_KEK_FILE=%d/master.kek'; do
   require "$server" "$line"
 done
 for line in 'User=genkan-kiosk' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' \
