@@ -59,6 +59,9 @@ build_account(JsonBuilder *b, const SrvAuthAccount *a)
   add_time_or_null(b, "disabled_at", a->disabled_at);
   set_member(b, "created_at");
   json_builder_add_int_value(b, a->created_at);
+  /* Owners always may export (srv-export.c). */
+  set_member(b, "may_export");
+  json_builder_add_boolean_value(b, a->may_export || strcmp(a->role, "owner") == 0);
   json_builder_end_object(b);
 }
 
@@ -628,4 +631,19 @@ srv_account_api_site_allow_set(SrvApp *app, SrvAuthContext *ctx, const char *wil
     return;
   g_autofree char *target = g_strdup_printf("site:%" G_GINT64_FORMAT, id);
   set_allow_list(app, SRV_AUTH_ALLOW_SITE, id, target, id == ctx->site_id, request, response);
+}
+
+/* ---- for srv-export.c (the export permission) ---------------------------------------------- */
+
+gboolean
+srv_account_api_target_for_change(SrvApp *app, SrvAuthContext *ctx, const char *name, SrvAuthAccount *out,
+                                  SrvResponse *response)
+{
+  return target_for_change(app, ctx, name, FALSE, out, response);
+}
+
+void
+srv_account_api_reply_account(SrvApp *app, gint64 id, SrvResponse *response)
+{
+  reply_account(app, id, response);
 }

@@ -45,3 +45,12 @@ void srv_account_api_site_allow_get(SrvApp *app, SrvAuthContext *ctx, const char
                                     SrvResponse *response);
 void srv_account_api_site_allow_set(SrvApp *app, SrvAuthContext *ctx, const char *wild, const SrvRequest *request,
                                     SrvResponse *response);
+
+/* For other account routes (srv-export.c): the account @name the caller may
+ * change under the delegation rules above (never itself); FALSE with the
+ * refusal answered (404, 403 forbidden). Clear @out with
+ * srv_auth_store_account_clear(). */
+gboolean srv_account_api_target_for_change(SrvApp *app, SrvAuthContext *ctx, const char *name, SrvAuthAccount *out,
+                                           SrvResponse *response);
+/* Answers account @id as GET /v1/accounts shows it. */
+void srv_account_api_reply_account(SrvApp *app, gint64 id, SrvResponse *response);

@@ -17,6 +17,7 @@
 #include "srv-audit.h"
 #include "srv-auth.h"
 #include "srv-device-settings.h"
+#include "srv-export.h"
 #include "srv-host-api.h"
 #include "srv-invite.h"
 #include "srv-notify-api.h"
@@ -722,6 +723,13 @@ static const struct {
   { SRV_HTTP_METHOD_POST, "v1/sites/*/retention", RIGHT_RETENTION_MANAGE, NULL, srv_site_api_retention_set },
   { SRV_HTTP_METHOD_DELETE, "v1/sites/*", RIGHT_SITES_MANAGE, NULL, srv_site_api_delete },
   { SRV_HTTP_METHOD_POST, "v1/retention/purge", RIGHT_SITES_MANAGE, NULL, srv_site_api_purge },
+  /* CSV exports: the role must read that data, and the account must hold the
+   * export permission on top (srv-export.c: 403 export-not-permitted). */
+  { SRV_HTTP_METHOD_GET, "v1/exports/visits", RIGHT_VISITS_READ, NULL, srv_export_handle_visits },
+  { SRV_HTTP_METHOD_GET, "v1/exports/checkins", RIGHT_CHECKINS_READ, NULL, srv_export_handle_checkins },
+  { SRV_HTTP_METHOD_GET, "v1/exports/hosts", RIGHT_HOSTS_READ, NULL, srv_export_handle_hosts },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/export-permission", RIGHT_ACCOUNTS_MANAGE, NULL,
+    srv_export_handle_permission },
 };
 
 guint

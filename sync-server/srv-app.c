@@ -58,6 +58,8 @@ static const GkConfigOption server_options[] = {
     "comma list of CIDR ranges that may sign in and use the admin API at all (empty: any address)" },
   { "auth", "totp-issuer", GK_CONFIG_STRING, 1, 64, "Genkan", NULL, "issuer name authenticator apps show" },
   { "enrollment", "code-ttl-hours", GK_CONFIG_INT, 1, 168, "24", NULL, "lifetime of an enrollment code" },
+  { "exports", "max-rows", GK_CONFIG_INT, 1, 1000000, "100000", NULL,
+    "rows one CSV export may hold; more is refused (413 export-too-large: narrow the dates)" },
   { "notify", "senders", GK_CONFIG_INT, 1, 16, "2", NULL, "threads that deliver notifications" },
   { "notify", "connect-timeout-ms", GK_CONFIG_INT, 100, 60000, "5000", NULL,
     "time to connect to a webhook or the SMTP relay" },

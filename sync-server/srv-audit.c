@@ -11,6 +11,7 @@
 #include "gk-json.h"
 #include "gk-log.h"
 #include "srv-api.h"
+#include "srv-csv.h"
 #include "srv-store-private.h"
 
 G_DEFINE_QUARK(srv-audit-query-error-quark, srv_audit_query_error)
@@ -478,6 +479,11 @@ static const struct {
   { SRV_HTTP_METHOD_POST, "v1/sites/*/retention", "retention.set", TARGET_WILD, NULL },
   { SRV_HTTP_METHOD_DELETE, "v1/sites/*", "site.delete", TARGET_WILD, NULL },
   { SRV_HTTP_METHOD_POST, "v1/retention/purge", "retention.purge", TARGET_NONE, NULL },
+  /* Exports of personal data (srv-export.c records the filters and rows itself). */
+  { SRV_HTTP_METHOD_GET, "v1/exports/visits", "export.visits", TARGET_NONE, NULL },
+  { SRV_HTTP_METHOD_GET, "v1/exports/checkins", "export.checkins", TARGET_NONE, NULL },
+  { SRV_HTTP_METHOD_GET, "v1/exports/hosts", "export.hosts", TARGET_NONE, NULL },
+  { SRV_HTTP_METHOD_POST, "v1/accounts/*/export-permission", "account.export-permission", TARGET_WILD, NULL },
   /* Every CSV export, whoever adds the route: the target says what was exported. */
   { SRV_HTTP_METHOD_GET, "v1/*/export", "export", TARGET_WILD, NULL },
   { SRV_HTTP_METHOD_GET, "v1/exports/*", "export", TARGET_WILD, NULL },
@@ -615,20 +621,20 @@ bad_query(GError **error, const char *format, ...)
 /* Latest time accepted: 9999-12-31T23:59:59Z. */
 #define TIME_MAX G_GINT64_CONSTANT(253402300799)
 
-static gboolean
-parse_since(const char *text, gint64 *out, GError **error)
+gboolean
+srv_audit_query_time(const char *name, const char *text, gint64 *out, GError **error)
 {
   guint64 v = 0;
   if (g_ascii_isdigit(text[0]) && strspn(text, "0123456789") == strlen(text)) {
     if (!g_ascii_string_to_unsigned(text, 10, 0, TIME_MAX, &v, NULL))
-      return bad_query(error, "since is out of range");
+      return bad_query(error, "%s is out of range", name);
     *out = (gint64) v;
     return TRUE;
   }
   /* ISO 8601 with its zone: never the server's local time. */
   g_autoptr(GDateTime) dt = strlen(text) <= 40 ? g_date_time_new_from_iso8601(text, NULL) : NULL;
   if (dt == NULL || g_date_time_to_unix(dt) < 0 || g_date_time_to_unix(dt) > TIME_MAX)
-    return bad_query(error, "since must be Unix seconds or ISO 8601 with Z or an offset (2026-05-01T09:00:00Z)");
+    return bad_query(error, "%s must be Unix seconds or ISO 8601 with Z or an offset (2026-05-01T09:00:00Z)", name);
   *out = g_date_time_to_unix(dt);
   return TRUE;
 }
@@ -655,7 +661,7 @@ parse_pair(const char *name, const char *value, gboolean allow_bom, SrvAuditQuer
   guint64 v = 0;
   if (strcmp(name, "since") == 0) {
     out->has_since = TRUE;
-    return parse_since(value, &out->since, error);
+    return srv_audit_query_time("since", value, &out->since, error);
   }
   if (strcmp(name, "actor") == 0)
     return parse_name("actor", value, &out->actor, error);
@@ -846,27 +852,6 @@ srv_audit_handle_verify(SrvApp *app, const SrvRequest *request, SrvResponse *res
                GK_STR("problem", srv_audit_problem_name(v.problem)));
 }
 
-/* One CSV cell: quoted when it holds a comma, quote or line break; a leading
- * = + - @ TAB or CR (a formula to a spreadsheet) is defused with a '. */
-static void
-csv_cell(GString *out, const char *s, gboolean last)
-{
-  gboolean formula = s[0] != '\0' && s[1] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
-  gboolean quote = formula || strpbrk(s, ",\"\r\n") != NULL;
-  if (quote)
-    g_string_append_c(out, '"');
-  if (formula)
-    g_string_append_c(out, '\'');
-  for (const char *p = s; *p != '\0'; p++) {
-    if (*p == '"')
-      g_string_append_c(out, '"');
-    g_string_append_c(out, *p);
-  }
-  if (quote)
-    g_string_append_c(out, '"');
-  g_string_append(out, last ? "\r\n" : ",");
-}
-
 void
 srv_audit_handle_export(SrvApp *app, const SrvRequest *request, SrvResponse *response)
 {
@@ -876,7 +861,7 @@ srv_audit_handle_export(SrvApp *app, const SrvRequest *request, SrvResponse *res
     return;
   GString *csv = g_string_sized_new(256 + (gsize) rows->len * 200);
   if (bom)
-    g_string_append(csv, "\xEF\xBB\xBF");
+    g_string_append(csv, SRV_CSV_BOM);
   g_string_append(csv, "seq,time_utc,actor_kind,actor,source_ip,action,target,result,reason,hash\r\n");
   for (guint i = 0; i < rows->len; i++) {
     const SrvAuditRow *r = &g_array_index(rows, SrvAuditRow, i);
@@ -885,8 +870,7 @@ srv_audit_handle_export(SrvApp *app, const SrvRequest *request, SrvResponse *res
     g_autofree char *hash = gk_hex_encode(r->hash, SRV_AUDIT_HASH_LEN);
     const char *cells[] = { seq, at, r->actor_kind, r->actor, r->source_ip, r->action,
                             r->target, r->result, r->reason, hash };
-    for (guint c = 0; c < G_N_ELEMENTS(cells); c++)
-      csv_cell(csv, cells[c], c + 1 == G_N_ELEMENTS(cells));
+    srv_csv_row(csv, cells, G_N_ELEMENTS(cells));
   }
   gint64 last = rows->len > 0 ? g_array_index(rows, SrvAuditRow, rows->len - 1).seq : 0;
   response->status = 200;

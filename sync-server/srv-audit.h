@@ -177,3 +177,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SrvAuditQuery, srv_audit_query_clear)
  * 1–SRV_AUDIT_LIST_MAX; after >= 0; bom 0|1 (@allow_bom only). @out is
  * overwritten, not freed: clear it first when it holds an earlier result. */
 gboolean srv_audit_query_parse(const char *query, gboolean allow_bom, SrvAuditQuery *out, GError **error);
+/* One time value of a query (@name for the message): Unix seconds, or ISO 8601
+ * with Z or an offset (as it stands in the query: not percent-decoded), 1970
+ * to 9999. The exports take the same (srv-export.c). */
+gboolean srv_audit_query_time(const char *name, const char *text, gint64 *out, GError **error);

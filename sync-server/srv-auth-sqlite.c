@@ -23,7 +23,7 @@ static const char *const roles[] = { "owner", "admin", "receptionist", "security
   " a.totp_pending IS NOT NULL, a.totp_last_step,"                                                        \
   " (SELECT count(*) FROM recovery_codes r WHERE r.account_id = a.id AND r.used_at IS NULL),"             \
   " (SELECT group_concat(site_id) FROM"                                                                   \
-  "   (SELECT site_id FROM account_sites WHERE account_id = a.id ORDER BY site_id))"
+  "   (SELECT site_id FROM account_sites WHERE account_id = a.id ORDER BY site_id)), a.may_export"
 static const char sql_account_by_name[] =
   ACCOUNT_COLS("a.password_hash, a.totp_secret, a.totp_pending") " FROM accounts a WHERE a.username = ?1";
 static const char sql_account_by_id[] =
@@ -279,6 +279,7 @@ read_account(sqlite3_stmt *s, SrvAuthAccount *out)
   out->totp_pending = sqlite3_column_int(s, 11) != 0;
   out->totp_last_step = sqlite3_column_int64(s, 12);
   out->recovery_left = (guint) sqlite3_column_int64(s, 13);
+  out->may_export = sqlite3_column_int(s, 15) != 0;
   out->sites = g_array_new(FALSE, FALSE, sizeof(gint64));
   const char *csv = (const char *) sqlite3_column_text(s, 14);
   if (csv != NULL) {

@@ -24,6 +24,7 @@ typedef struct {
   guint8 totp_pending_secret[SRV_AUTH_TOTP_SECRET_LEN];
   guint recovery_left;          /* unused recovery codes */
   GArray *sites;                /* gint64 site ids, ascending; owners: empty (every site) */
+  gboolean may_export;          /* accounts.may_export (srv-export.c: owners always may) */
 } SrvAuthAccount;
 /* Frees and zeroes the secrets. */
 void srv_auth_store_account_clear(SrvAuthAccount *account);

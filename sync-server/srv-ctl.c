@@ -499,13 +499,47 @@ usage_error(const Command *cmd, const char *fmt, ...)
 typedef struct {
   GByteArray *body;
   gboolean too_large;
+  /* Exports only (api_download_file): a 2xx body goes to @sink instead, up to
+   * DOWNLOAD_MAX bytes; error answers still land in @body. */
+  FILE *sink;
+  gboolean status_ok;      /* the last status line was 2xx */
+  guint64 sink_bytes;
+  gint64 rows;             /* X-Genkan-Rows, -1: not sent */
 } Response;
+
+#define DOWNLOAD_MAX (G_GUINT64_CONSTANT(4) * 1024 * 1024 * 1024)
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *user_data)
+{
+  Response *resp = user_data;
+  size_t n = size * nmemb;
+  g_autofree char *line = g_strndup(ptr, MIN(n, 256));
+  g_strchomp(line);
+  guint64 v = 0;
+  if (g_str_has_prefix(line, "HTTP/")) {
+    const char *sp = strchr(line, ' ');
+    resp->status_ok = sp != NULL && sp[1] == '2';
+  } else if (g_ascii_strncasecmp(line, "X-Genkan-Rows:", 14) == 0 &&
+             g_ascii_string_to_unsigned(g_strstrip(line + 14), 10, 0, G_MAXINT64, &v, NULL)) {
+    resp->rows = (gint64) v;
+  }
+  return n;
+}
 
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *user_data)
 {
   Response *resp = user_data;
   size_t n = size * nmemb;
+  if (resp->sink != NULL && resp->status_ok) {
+    if (n > DOWNLOAD_MAX - resp->sink_bytes || fwrite(ptr, 1, n, resp->sink) != n) {
+      resp->too_large = resp->sink_bytes + n > DOWNLOAD_MAX;
+      return 0;
+    }
+    resp->sink_bytes += n;
+    return n;
+  }
   if (n > MAX_RESPONSE - resp->body->len) {
     resp->too_large = TRUE;
     return 0; /* CURLE_WRITE_ERROR */
@@ -607,7 +641,10 @@ api_exchange(Ctl *ctl, const char *method, const char *path, const char *body, g
                      (long) (CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2)) == CURLE_OK &&
     (ctl->ca == NULL || curl_easy_setopt(curl, CURLOPT_CAINFO, ctl->ca) == CURLE_OK) &&
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L) == CURLE_OK &&
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L) == CURLE_OK &&
+    /* An export of many rows takes longer than an API call. */
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, resp->sink != NULL ? 600L : 30L) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp) == CURLE_OK &&
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
     curl_easy_setopt(curl, CURLOPT_USERAGENT, PROG "/" GENKAN_VERSION) == CURLE_OK &&
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
@@ -626,7 +663,8 @@ api_exchange(Ctl *ctl, const char *method, const char *path, const char *body, g
   CURLcode rc = curl_easy_perform(curl);
   if (rc != CURLE_OK) {
     if (resp->too_large)
-      err_msg("error: the answer from %s is larger than %u bytes", ctl->server, MAX_RESPONSE);
+      err_msg("error: the answer from %s is larger than %" G_GUINT64_FORMAT " bytes", ctl->server,
+              resp->sink != NULL ? DOWNLOAD_MAX : (guint64) MAX_RESPONSE);
     else
       err_msg("error: cannot talk to %s: %s", ctl->server, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
@@ -693,6 +731,53 @@ api_download(Ctl *ctl, const char *path, GByteArray **out_body)
     *out_body = g_steal_pointer(&resp.body);
   else
     response_free(&resp);
+  return status;
+}
+
+/* GET of an export (api_download() without its size cap): the body streams
+ * to a temporary file beside @out, which replaces @out only when the whole
+ * answer came (rename), mode 0600; *out_rows from X-Genkan-Rows. 0 or the
+ * error printed and an exit status (no file left behind). */
+static int
+api_download_file(Ctl *ctl, const char *path, const char *out, gint64 *out_rows)
+{
+  g_autofree char *tmp = g_strconcat(out, ".XXXXXX", NULL);
+  int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    err_msg("error: cannot write %s: %s", out, g_strerror(errno));
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  Response resp = { .body = g_byte_array_sized_new(4096), .sink = fdopen(fd, "wb"), .rows = -1 };
+  if (resp.sink == NULL) {
+    close(fd);
+    g_unlink(tmp);
+    response_free(&resp);
+    err_msg("error: cannot write %s: %s", out, g_strerror(errno));
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  long http_status = 0;
+  const char *code = NULL;
+  int status = api_exchange(ctl, "GET", path, NULL, 0, TRUE, &resp, &http_status);
+  if (status == SRV_CTL_EXIT_OK && (http_status < 200 || http_status > 299)) {
+    print_server_error(ctl, http_status, resp.body->data, resp.body->len, &code);
+    if (code != NULL && strcmp(code, "export-not-permitted") == 0)
+      err_msg("hint: an owner grants it: " PROG " account export-permission NAME --allow");
+    status = SRV_CTL_EXIT_FAILURE;
+  }
+  gboolean written = fflush(resp.sink) == 0 && fsync(fileno(resp.sink)) == 0;
+  written = fclose(resp.sink) == 0 && written;
+  if (status == SRV_CTL_EXIT_OK && !written) {
+    err_msg("error: cannot write %s: %s", out, g_strerror(errno));
+    status = SRV_CTL_EXIT_FAILURE;
+  }
+  if (status == SRV_CTL_EXIT_OK && g_rename(tmp, out) != 0) {
+    err_msg("error: cannot write %s: %s", out, g_strerror(errno));
+    status = SRV_CTL_EXIT_FAILURE;
+  }
+  if (status != SRV_CTL_EXIT_OK)
+    g_unlink(tmp);
+  *out_rows = resp.rows;
+  response_free(&resp);
   return status;
 }
 
@@ -987,6 +1072,8 @@ static int cmd_account_totp_confirm(Ctl *ctl, int argc, char **argv);
 static int cmd_account_totp_reset(Ctl *ctl, int argc, char **argv);
 static int cmd_account_allow_show(Ctl *ctl, int argc, char **argv);
 static int cmd_account_allow_set(Ctl *ctl, int argc, char **argv);
+static int cmd_export(Ctl *ctl, int argc, char **argv);
+static int cmd_account_export_permission(Ctl *ctl, int argc, char **argv);
 static int cmd_site_list(Ctl *ctl, int argc, char **argv);
 static int cmd_site_add(Ctl *ctl, int argc, char **argv);
 static int cmd_site_allow_show(Ctl *ctl, int argc, char **argv);
@@ -1004,6 +1091,15 @@ static gboolean site_id_ok(const char *text);
   "  endpoint; every request is signed, see docs/webhooks.md), none (no messages).\n"      \
   "A webhook secret comes from --secret-file (mode 0600; its first line); without one\n"   \
   "the server makes one and prints it once. Messages are in --language ja (default) or en.\n"
+
+/* docs/exports.md. */
+#define EXPORT_HELP                                                                        \
+  "UTF-8 CSV (RFC 4180, CRLF), one row per line after a header line; --bom adds a\n"       \
+  "byte-order mark for Excel. --since/--until (times as for 'ticket issue') bound the\n"  \
+  "rows (visits: check-in time; check-ins: device time; hosts: when added), until\n"      \
+  "excluded. The file is written whole or not at all, with mode 0600; the row count\n"    \
+  "is printed. Needs the export permission (owners always hold it); every export is\n"   \
+  "audited. The server refuses more than its [exports] max-rows: narrow the dates.\n"
 
 /* docs/protocol.md, "Accounts and sites". */
 #define ACCOUNT_HELP                                                                       \
@@ -1144,6 +1240,17 @@ static const Command commands[] = {
     "UTF-8 CSV, one entry per line; --bom adds a byte-order mark for Excel. The file\n"
     "is written with mode 0600. Each page the server sends is itself audited.",
     FALSE, cmd_audit_export },
+  /* docs/exports.md */
+  { "export", "visits", NULL, "Export visits (walk-ins and invited visitors) as CSV to --out FILE", EXPORT_HELP,
+    FALSE, cmd_export },
+  { "export", "checkins", NULL, "Export check-ins and check-outs as CSV to --out FILE", EXPORT_HELP, FALSE,
+    cmd_export },
+  { "export", "hosts", NULL, "Export hosts (staff) as CSV to --out FILE", EXPORT_HELP, FALSE, cmd_export },
+  { "account", "export-permission", "NAME", "Allow (--allow) or forbid (--deny) an account to export personal data",
+    "Owners always may export; security accounts never. Admins, receptionists and\n"
+    "auditors export what their role reads once allowed. Owners grant it; an admin\n"
+    "who holds it grants it to receptionist and auditor accounts of its sites.", TRUE,
+    cmd_account_export_permission },
 };
 
 static void
@@ -2841,6 +2948,7 @@ print_account(JsonObject *o)
     { "disabled", "disabled", COL_BOOL },
     { "must change", "must_change_password", COL_BOOL },
     { "last login", "last_login_at", COL_TIME },
+    { "may export", "may_export", COL_BOOL },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cols); i++) {
     g_autofree char *text = cell_text(o, &cols[i]);
@@ -2898,6 +3006,7 @@ cmd_account_list(Ctl *ctl, int argc, char **argv)
     { "USERNAME", "username", COL_TEXT },   { "ROLE", "role", COL_TEXT },
     { "SITES", "sites", COL_TEXT },         { "2FA", "totp_enrolled", COL_BOOL },
     { "DISABLED", "disabled", COL_BOOL },   { "LAST LOGIN", "last_login_at", COL_TIME },
+    { "EXPORT", "may_export", COL_BOOL },
   };
   int rc = parse_command_options(ctl, NULL, &argc, &argv);
   if (rc >= 0)
@@ -3609,4 +3718,84 @@ srv_ctl_main(int argc, char **argv)
   g_free(ctl.ca);
   curl_global_cleanup();
   return rc;
+}
+
+/* ---- exports (docs/exports.md) ---------------------------------------------- */
+
+static int
+cmd_export(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *out = NULL, *since = NULL, *until = NULL, *label = NULL;
+  gboolean bom = FALSE;
+  const char *kind = ctl->cmd->name;
+  GOptionEntry entries[] = {
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "The CSV file to write (required)", "FILE" },
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &since, "Rows from this time on", "TIME" },
+    { "until", 0, 0, G_OPTION_ARG_FILENAME, &until, "Rows before this time", "TIME" },
+    { "label", 0, 0, G_OPTION_ARG_FILENAME, &label, "Only visits whose invitation has this label", "LABEL" },
+    { "bom", 0, 0, G_OPTION_ARG_NONE, &bom, "Start with a UTF-8 byte-order mark (for Excel)", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = require_option(ctl->cmd, out, "--out")) >= 0)
+    return rc;
+  if (label != NULL && strcmp(kind, "visits") != 0)
+    return usage_error(ctl->cmd, "--label filters visits only");
+  if (label != NULL && (*label == '\0' || strlen(label) > 64 || strchr(label, ',') != NULL))
+    return usage_error(ctl->cmd, "--label must be 1-64 bytes without a comma");
+  g_autoptr(GString) path = g_string_new(NULL);
+  g_string_printf(path, "/v1/exports/%s?bom=%d", kind, bom ? 1 : 0);
+  const char *names[] = { "since", "until" };
+  const char *values[] = { since, until };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    gint64 t = 0;
+    g_autoptr(GError) error = NULL;
+    if (values[i] == NULL)
+      continue;
+    if (!srv_ctl_parse_time(values[i], &t, &error))
+      return usage_error(ctl->cmd, "--%s: %s", names[i], error->message);
+    g_string_append_printf(path, "&%s=%" G_GINT64_FORMAT, names[i], t);
+  }
+  if (label != NULL) {
+    g_autofree char *escaped = g_uri_escape_string(label, NULL, FALSE);
+    g_string_append_printf(path, "&label=%s", escaped);
+  }
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  gint64 rows = -1;
+  if ((rc = api_download_file(ctl, path->str, out, &rows)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (rows >= 0)
+    printf("%" G_GINT64_FORMAT " %s rows written to %s\n", rows, kind, out);
+  else
+    printf("%s written to %s\n", kind, out);
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_account_export_permission(Ctl *ctl, int argc, char **argv)
+{
+  gboolean allow = FALSE, deny = FALSE;
+  GOptionEntry entries[] = {
+    { "allow", 0, 0, G_OPTION_ARG_NONE, &allow, "Grant the export permission", NULL },
+    { "deny", 0, 0, G_OPTION_ARG_NONE, &deny, "Withdraw it", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (allow == deny)
+    return usage_error(ctl->cmd, "give either --allow or --deny");
+  if (!account_name_ok(argv[1]))
+    return usage_error(ctl->cmd, "bad user name '%s'", argv[1]);
+  g_autofree char *path = g_strdup_printf("/v1/accounts/%s/export-permission", argv[1]);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = account_call(ctl, "POST", path, allow ? "{\"allow\":true}" : "{\"allow\":false}", &root)) !=
+      SRV_CTL_EXIT_OK)
+    return rc;
+  if (!ctl->json)
+    print_account(json_node_get_object(root));
+  return SRV_CTL_EXIT_OK;
 }

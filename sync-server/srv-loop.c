@@ -64,8 +64,14 @@ typedef struct {
   GByteArray *leftover;     /* bytes of pipelined requests not fed yet */
   GString *out;             /* response bytes not yet sent */
   gsize out_off;
+  GBytes *out_body;         /* a large body sent after @out from the handler's own
+                             * bytes, so it is never copied (CSV exports) */
+  gsize body_off;
   guint32 events;           /* current epoll interest */
 } Conn;
+
+/* Bodies larger than this are written from their own buffer, not copied. */
+#define SRV_LOOP_BODY_APART (256u * 1024u)
 
 typedef struct {
   guint64 conn_id;
@@ -435,6 +441,8 @@ conn_free(Conn *c)
     g_byte_array_unref(c->leftover);
   if (c->out)
     g_string_free(c->out, TRUE);
+  if (c->out_body)
+    g_bytes_unref(c->out_body);
   g_free(c);
 }
 
@@ -590,6 +598,23 @@ conn_flush(SrvLoop *loop, Conn *c)
     conn_close(loop, c);
     return;
   }
+  gsize body_len = 0;
+  const char *body = c->out_body != NULL ? g_bytes_get_data(c->out_body, &body_len) : NULL;
+  while (c->body_off < body_len) {
+    ssize_t n = srv_tls_write(c->tls, body + c->body_off, body_len - c->body_off);
+    if (n > 0) {
+      c->body_off += (gsize) n;
+      continue;
+    }
+    if (n == SRV_TLS_WANT_WRITE || n == SRV_TLS_WANT_READ) {
+      set_interest(loop, c, n == SRV_TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+      return;
+    }
+    conn_close(loop, c);
+    return;
+  }
+  g_clear_pointer(&c->out_body, g_bytes_unref);
+  c->body_off = 0;
   if (c->out != NULL) {
     g_string_truncate(c->out, 0);
     c->out_off = 0;
@@ -681,6 +706,11 @@ handle_completions(SrvLoop *loop)
       const void *body = r->body ? g_bytes_get_data(r->body, &len) : NULL;
       SrvHttpWriteFlags flags = (keep ? SRV_HTTP_WRITE_KEEP_ALIVE : SRV_HTTP_WRITE_CLOSE) |
                                 (done->head ? SRV_HTTP_WRITE_HEAD : 0);
+      /* A large body (an export) stays where the handler built it: only the
+       * head goes into c->out (written as for HEAD: same Content-Length). */
+      gboolean body_apart = !done->head && len > SRV_LOOP_BODY_APART;
+      if (body_apart)
+        flags |= SRV_HTTP_WRITE_HEAD;
       if (c->out == NULL)
         c->out = g_string_new(NULL);
       c->state = CONN_WRITING;
@@ -693,6 +723,9 @@ handle_completions(SrvLoop *loop)
         if (!srv_http_error_response_write(c->out, 500, "internal", NULL, SRV_HTTP_WRITE_CLOSE))
           g_string_truncate(c->out, 0);
         c->close_after_write = TRUE;
+      } else if (body_apart) {
+        c->out_body = g_bytes_ref(r->body);
+        c->body_off = 0;
       }
       conn_flush(loop, c);
     }

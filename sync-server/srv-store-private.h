@@ -93,6 +93,8 @@ typedef struct SrvStoreBackend {
   const struct SrvHostBackend *hosts;
   /* Retention settings, the purge, site deletion (srv-retention-private.h). */
   const struct SrvRetentionBackend *retention;
+  /* CSV exports and the export permission (srv-export-private.h). */
+  const struct SrvExportBackend *export;
 } SrvStoreBackend;
 
 struct SrvStore {

@@ -13,6 +13,7 @@
 #include "srv-host-store-private.h"
 #include "srv-outbox-private.h"
 #include "srv-retention-private.h"
+#include "srv-export-private.h"
 #include "gk-visit.h"
 
 /* ---- schema ------------------------------------------------------------------
@@ -2972,4 +2973,5 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .auth = &srv_auth_sqlite_backend,
   .hosts = &srv_host_sqlite_backend,
   .retention = &srv_retention_sqlite_backend,
+  .export = &srv_export_sqlite_backend,
 };

@@ -84,6 +84,9 @@ typedef struct {
   const char *body;     /* a body that works for an allowed role; "%s" becomes the role */
   const char *allowed;  /* role letters: o a r s u */
   long ok;              /* what an allowed role gets */
+  const char *permitted; /* when set: the allowed roles that also hold the permission the route needs
+                          * (the export permission: only owners in this fixture); the other allowed
+                          * roles get 403 export-not-permitted */
 } RouteCase;
 
 /* Written out by hand from the product's rules (REQUIREMENTS.md, issue 6), not
@@ -132,6 +135,11 @@ static const RouteCase cases[] = {
   { "POST v1/sites/*/retention", "/v1/sites/1/retention", "{\"visitor_days\":90}", "oa", 200 },
   { "DELETE v1/sites/*", "/v1/sites/2", "{\"confirm\":\"Site of owner\"}", "o", 200 },
   { "POST v1/retention/purge", "/v1/retention/purge", "{}", "o", 200 },
+  { "GET v1/exports/visits", "/v1/exports/visits", NULL, "oaru", 200, "o" },
+  { "GET v1/exports/checkins", "/v1/exports/checkins", NULL, "oarsu", 200, "o" },
+  { "GET v1/exports/hosts", "/v1/exports/hosts", NULL, "oaru", 200, "o" },
+  { "POST v1/accounts/*/export-permission", "/v1/accounts/staff1/export-permission", "{\"allow\":true}", "oa", 200,
+    "o" },
 };
 
 static const char *
@@ -207,7 +215,10 @@ test_role_matrix(Fixture *f, gconstpointer data)
       gboolean allowed = strchr(c->allowed, role_letters[r]) != NULL;
       long status = call(f, f->token[r], method, path, body, &reply);
       g_test_message("%s as %s: %ld", c->route, role_names[r], status);
-      if (allowed && status != c->ok)
+      if (allowed && c->permitted != NULL && strchr(c->permitted, role_letters[r]) == NULL) {
+        g_assert_cmpint(status, ==, 403);
+        g_assert_cmpstr(gk_test_json_error_code(reply), ==, "export-not-permitted");
+      } else if (allowed && status != c->ok)
         g_error("%s as %s: HTTP %ld, not %ld (%s)", c->route, role_names[r], status, c->ok,
                 gk_test_json_error_code(reply));
       if (!allowed) {
