@@ -467,9 +467,34 @@ apply_ticket(KioskStore *s, JsonObject *d, const char *where, GError **error)
   return run(s, st, error);
 }
 
+/* A host the server removed: gone from the directory, so walk-ins cannot
+ * pick it (past visits keep only its id). */
+static gboolean
+remove_host(KioskStore *s, JsonObject *d, const char *where, GError **error)
+{
+  static const GkJsonField f[] = {
+    { "id", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
+    { "removed", GK_JSON_BOOL, TRUE, 0, 0 },
+  };
+  if (!gk_json_check(d, f, G_N_ELEMENTS(f), TRUE, where, error))
+    return FALSE;
+  sqlite3_stmt *st = prep(s, "DELETE FROM hosts WHERE id = ?1", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64(st, 1, gk_json_get_int(d, "id", 0));
+  return run(s, st, error);
+}
+
 static gboolean
 apply_host(KioskStore *s, JsonObject *d, const char *where, GError **error)
 {
+  if (json_object_has_member(d, "removed")) {
+    static const GkJsonField r[] = { { "removed", GK_JSON_BOOL, TRUE, 0, 0 } };
+    if (!gk_json_check(d, r, G_N_ELEMENTS(r), TRUE, where, error))
+      return FALSE;
+    if (gk_json_get_bool(d, "removed", FALSE))
+      return remove_host(s, d, where, error);
+  }
   static const GkJsonField f[] = {
     { "id", GK_JSON_INT, TRUE, 0, G_MAXINT64 },
     { "name", GK_JSON_STRING, TRUE, 0, 1024 },

@@ -18,6 +18,7 @@
 #include "srv-auth.h"
 #include "srv-device-settings.h"
 #include "srv-export.h"
+#include "srv-host-api.h"
 #include "srv-invite.h"
 #include "srv-notify-api.h"
 #include "srv-notify-sender.h"
@@ -115,74 +116,6 @@ srv_response_take_pem(SrvResponse *response, const char *pem)
   response->status = 200;
   response->content_type = g_strdup("application/x-pem-file");
   response->body = g_bytes_new(pem, strlen(pem));
-}
-
-/* ---- hosts ------------------------------------------------------------------------- */
-
-static void
-handle_host_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GArray) hosts = srv_store_host_list(app->store, app->site_id, &error);
-  if (hosts == NULL) {
-    srv_api_reply_error(response, error);
-    return;
-  }
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "hosts");
-  json_builder_begin_array(b);
-  for (guint i = 0; i < hosts->len; i++) {
-    SrvHost *h = &g_array_index(hosts, SrvHost, i);
-    json_builder_begin_object(b);
-    add_int(b, "id", h->id);
-    add_str(b, "name", h->name);
-    add_str(b, "reading", h->reading);
-    add_str(b, "email", h->email);
-    add_str(b, "department", h->department);
-    json_builder_end_object(b);
-  }
-  json_builder_end_array(b);
-  json_builder_end_object(b);
-  srv_api_reply(response, 200, b);
-}
-
-static void
-handle_host_add(SrvApp *app, const SrvRequest *request, SrvResponse *response)
-{
-  static const GkJsonField fields[] = {
-    { "name", GK_JSON_STRING, TRUE, 1, 200 },
-    { "reading", GK_JSON_STRING, FALSE, 0, 200 },
-    { "email", GK_JSON_STRING, FALSE, 3, 254 },
-    { "department", GK_JSON_STRING, FALSE, 0, 200 },
-  };
-  g_autoptr(JsonNode) body = srv_api_body(request, response, fields, G_N_ELEMENTS(fields));
-  if (body == NULL)
-    return;
-  JsonObject *o = json_node_get_object(body);
-  const char *email = gk_json_get_string(o, "email", NULL);
-  if (email != NULL && (strchr(email, '@') == NULL || strpbrk(email, " \t\n<>\"") != NULL)) {
-    srv_response_set_error(response, 400, "bad-request", "body.email is not an e-mail address");
-    return;
-  }
-  SrvHost host = {
-    .site_id = app->site_id,
-    .name = (char *) gk_json_get_string(o, "name", ""),
-    .reading = (char *) gk_json_get_string(o, "reading", NULL),
-    .email = (char *) email,
-    .department = (char *) gk_json_get_string(o, "department", NULL),
-  };
-  gint64 id;
-  g_autoptr(GError) error = NULL;
-  if (!srv_store_host_add(app->store, &host, srv_api_now(), &id, &error)) {
-    srv_api_reply_error(response, error);
-    return;
-  }
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  add_int(b, "id", id);
-  json_builder_end_object(b);
-  srv_api_reply(response, 201, b);
 }
 
 /* ---- tickets ----------------------------------------------------------------------- */
@@ -748,8 +681,11 @@ static const struct {
   PlainHandler handler;
   CallHandler call;
 } routes[] = {
-  { SRV_HTTP_METHOD_GET, "v1/hosts", RIGHT_HOSTS_READ, handle_host_list },
-  { SRV_HTTP_METHOD_POST, "v1/hosts", RIGHT_HOSTS_WRITE, handle_host_add },
+  { SRV_HTTP_METHOD_GET, "v1/hosts", RIGHT_HOSTS_READ, srv_host_api_list },
+  { SRV_HTTP_METHOD_POST, "v1/hosts", RIGHT_HOSTS_WRITE, srv_host_api_add },
+  { SRV_HTTP_METHOD_POST, "v1/hosts/import", RIGHT_HOSTS_WRITE, srv_host_api_import },
+  { SRV_HTTP_METHOD_PATCH, "v1/hosts/*", RIGHT_HOSTS_WRITE, NULL, srv_host_api_edit },
+  { SRV_HTTP_METHOD_DELETE, "v1/hosts/*", RIGHT_HOSTS_WRITE, NULL, srv_host_api_remove },
   { SRV_HTTP_METHOD_POST, "v1/tickets", RIGHT_TICKETS_ISSUE, handle_ticket_issue },
   { SRV_HTTP_METHOD_POST, "v1/devices/enroll-codes", RIGHT_DEVICES_MANAGE, handle_enroll_code },
   { SRV_HTTP_METHOD_GET, "v1/devices", RIGHT_DEVICES_READ, handle_device_list },

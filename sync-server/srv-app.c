@@ -16,6 +16,8 @@
 #include "gk-secure-file.h"
 #include "srv-app-private.h"
 #include "srv-auth.h"
+#include "srv-host-api.h"
+#include "srv-host-csv.h"
 #include "srv-backup.h"
 #include "srv-notify-sender.h"
 #include "srv-retention.h"
@@ -422,6 +424,9 @@ srv_app_run(const SrvRunOptions *options, GError **error)
   limits.max_connections_per_ip = (guint) gk_config_get_int(app->config, "limits.max-connections-per-ip");
   limits.request_timeout_ms = (guint) gk_config_get_int(app->config, "limits.request-timeout-ms");
   limits.idle_timeout_ms = (guint) gk_config_get_int(app->config, "limits.idle-timeout-s") * 1000;
+  /* The hosts CSV import takes up to 2 MiB; the admin port's cap function
+   * keeps every other route at 1 MiB (srv_host_api_body_cap). */
+  limits.http.max_body_bytes = SRV_HOST_CSV_MAX_BYTES;
 
   gboolean ok = FALSE;
   guint16 bound_device = 0, bound_admin = 0;
@@ -436,6 +441,7 @@ srv_app_run(const SrvRunOptions *options, GError **error)
       !srv_loop_add_listener(loop, bind, (guint16) admin_port, tls_admin, srv_admin_api_handle, app, &bound_admin,
                              error))
     goto out;
+  srv_loop_set_body_cap(loop, tls_admin, srv_host_api_body_cap, NULL);
   app->device_port = bound_device;
   app->admin_port = bound_admin;
   /* Notifications queued before a stop or a crash go out as soon as we run. */

@@ -455,6 +455,10 @@ static const struct {
   { SRV_HTTP_METHOD_GET, "v1/devices/*/status", "device.status", TARGET_WILD, NULL },
   { SRV_HTTP_METHOD_GET, "v1/hosts", "host.list", TARGET_NONE, NULL },
   { SRV_HTTP_METHOD_POST, "v1/hosts", "host.add", TARGET_ANSWER, "id" },
+  { SRV_HTTP_METHOD_PATCH, "v1/hosts/*", "host.edit", TARGET_WILD, NULL },
+  { SRV_HTTP_METHOD_DELETE, "v1/hosts/*", "host.remove", TARGET_WILD, NULL },
+  /* A success is recorded by the handler with the counts (srv-host-api.c). */
+  { SRV_HTTP_METHOD_POST, "v1/hosts/import", "host.import", TARGET_NONE, NULL },
   { SRV_HTTP_METHOD_POST, "v1/tickets", "ticket.issue", TARGET_ANSWER, "ticket_id" },
   { SRV_HTTP_METHOD_POST, "v1/devices/enroll-codes", "device.enroll-code", TARGET_NONE, NULL },
   { SRV_HTTP_METHOD_GET, "v1/devices", "device.list", TARGET_NONE, NULL },

@@ -437,6 +437,7 @@ typedef struct {
   char *server_opt;
   char *ca_opt;
   char *site_opt;          /* --site: X-Genkan-Site on every request */
+  const char *body_type;   /* Content-Type of request bodies; NULL: application/json */
   gboolean json;
   /* resolved */
   char *server;
@@ -612,8 +613,10 @@ api_exchange(Ctl *ctl, const char *method, const char *path, const char *body, g
   }
   headers = curl_slist_append(headers, "Accept: application/json");
   headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
-  if (body != NULL)
-    headers = curl_slist_append(headers, "Content-Type: application/json");
+  if (body != NULL) {
+    g_autofree char *type = g_strconcat("Content-Type: ", ctl->body_type ? ctl->body_type : "application/json", NULL);
+    headers = curl_slist_append(headers, type);
+  }
   if (with_token) {
     g_autofree char *auth = g_strconcat("Authorization: Bearer ", ctl->session.token, NULL);
     headers = curl_slist_append(headers, auth);
@@ -1035,6 +1038,10 @@ static int cmd_login(Ctl *ctl, int argc, char **argv);
 static int cmd_logout(Ctl *ctl, int argc, char **argv);
 static int cmd_host_add(Ctl *ctl, int argc, char **argv);
 static int cmd_host_list(Ctl *ctl, int argc, char **argv);
+static int cmd_host_edit(Ctl *ctl, int argc, char **argv);
+static void print_secret(gint64 line, gint64 host_id, const char *secret);
+static int cmd_host_remove(Ctl *ctl, int argc, char **argv);
+static int cmd_host_import(Ctl *ctl, int argc, char **argv);
 static int cmd_ticket_issue(Ctl *ctl, int argc, char **argv);
 static int cmd_device_enroll_code(Ctl *ctl, int argc, char **argv);
 static int cmd_device_list(Ctl *ctl, int argc, char **argv);
@@ -1122,6 +1129,19 @@ static const Command commands[] = {
   { "host", "add", NULL, "Add a host (a member of staff who receives visitors)",
     "Prints the new host's id.", FALSE, cmd_host_add },
   { "host", "list", NULL, "List hosts", NULL, TRUE, cmd_host_list },
+  { "host", "edit", "HOST", "Change a host (HOST: id or exact name); only the options given change",
+    "--reading, --email, --department \"\" clear the field. --channel sets how the host\n"
+    "hears of visitors: none, email (the host's address), email:ADDRESS, slack:URL,\n"
+    "teams:URL or webhook:URL (a new webhook gets a secret, printed this once).", FALSE, cmd_host_edit },
+  { "host", "remove", "HOST", "Remove a host (HOST: id or exact name)",
+    "Past visits and tickets keep their host; lists, new tickets and walk-ins no\n"
+    "longer find it, and devices delete it at their next sync.", FALSE, cmd_host_remove },
+  { "host", "import", "FILE.csv", "Add and update hosts from a CSV file (UTF-8, at most 2 MiB)",
+    "The first line names the columns: name (required), reading, email, department,\n"
+    "channel (as for host edit). A host with the row's e-mail is updated; other rows\n"
+    "add hosts. If any row is bad, each is printed as \"line N, column C: reason\"\n"
+    "and nothing is imported. --dry-run checks and counts without changing anything.\n"
+    "See docs/hosts.md.", FALSE, cmd_host_import },
   { "ticket", "issue", NULL, "Issue a visitor ticket",
     "Times T: 2026-11-22T09:00:00Z, 2026-11-22T09:00+09:00, \"2026-11-22 09:00\" (local\n"
     "time) or Unix seconds. The window defaults to now ... now + 24 h.\n"
@@ -1622,12 +1642,13 @@ cmd_logout(Ctl *ctl, int argc, char **argv)
 static int
 cmd_host_add(Ctl *ctl, int argc, char **argv)
 {
-  g_autofree char *name = NULL, *reading = NULL, *email = NULL, *department = NULL;
+  g_autofree char *name = NULL, *reading = NULL, *email = NULL, *department = NULL, *channel = NULL;
   GOptionEntry entries[] = {
     { "name", 0, 0, G_OPTION_ARG_FILENAME, &name, "Full name (required)", "NAME" },
     { "reading", 0, 0, G_OPTION_ARG_FILENAME, &reading, "Reading of the name, e.g. in kana", "KANA" },
     { "email", 0, 0, G_OPTION_ARG_FILENAME, &email, "E-mail address for notifications", "ADDR" },
     { "department", 0, 0, G_OPTION_ARG_FILENAME, &department, "Department", "DEPT" },
+    { "channel", 0, 0, G_OPTION_ARG_FILENAME, &channel, "Notification channel (see host edit --help)", "CHANNEL" },
     G_OPTION_ENTRY_NULL,
   };
   int rc = parse_command_options(ctl, entries, &argc, &argv);
@@ -1654,6 +1675,10 @@ cmd_host_add(Ctl *ctl, int argc, char **argv)
     json_builder_set_member_name(b, "department");
     json_builder_add_string_value(b, department);
   }
+  if (channel != NULL) {
+    json_builder_set_member_name(b, "channel");
+    json_builder_add_string_value(b, channel);
+  }
   json_builder_end_object(b);
   g_autofree char *body = gk_json_builder_to_string(b);
 
@@ -1673,6 +1698,9 @@ cmd_host_add(Ctl *ctl, int argc, char **argv)
   static const Column col = { "ID", "id", COL_TEXT };
   g_autofree char *text = cell_text(o, &col);
   printf("%s\n", text);
+  const char *secret = gk_json_get_string(o, "secret", NULL);
+  if (secret != NULL)
+    print_secret(0, gk_json_get_int(o, "id", 0), secret);
   return SRV_CTL_EXIT_OK;
 }
 
@@ -1711,6 +1739,232 @@ cmd_host_list(Ctl *ctl, int argc, char **argv)
   if (rc >= 0)
     return rc;
   return list_command(ctl, "/v1/hosts", "hosts", cols, G_N_ELEMENTS(cols));
+}
+
+/* HOST as an id: digits are one; a name is looked up in the host list and
+ * must match exactly one host. Returns an exit status, or -1 and *out_id. */
+static int
+host_id_of(Ctl *ctl, const char *host, gint64 *out_id)
+{
+  guint64 v = 0;
+  if (g_ascii_string_to_unsigned(host, 10, 1, G_MAXINT64, &v, NULL)) {
+    *out_id = (gint64) v;
+    return -1;
+  }
+  g_autoptr(JsonNode) root = NULL;
+  int rc = api_call(ctl, "GET", "/v1/hosts", NULL, 0, TRUE, &root, NULL);
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  JsonNode *node = NULL;
+  JsonArray *rows = answer_array(root, "hosts", &node);
+  if (rows == NULL)
+    return SRV_CTL_EXIT_FAILURE;
+  guint matches = 0;
+  for (guint i = 0; i < json_array_get_length(rows); i++) {
+    JsonNode *row = json_array_get_element(rows, i);
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(row) ? json_node_get_object(row) : NULL;
+    if (o != NULL && g_strcmp0(gk_json_get_string(o, "name", NULL), host) == 0) {
+      *out_id = gk_json_get_int(o, "id", 0);
+      matches++;
+    }
+  }
+  g_autofree char *shown = display_text(host);
+  if (matches == 0) {
+    err_msg("error: no host is named %s on this site (host list shows them)", shown);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (matches > 1) {
+    err_msg("error: %u hosts are named %s: give the id (host list shows them)", matches, shown);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  return -1;
+}
+
+static void
+print_secret(gint64 line, gint64 host_id, const char *secret)
+{
+  g_autofree char *shown = display_text(secret);
+  if (line > 0)
+    printf("line %" G_GINT64_FORMAT ": ", line);
+  printf("host %" G_GINT64_FORMAT " webhook secret (shown only this once): %s\n", host_id, shown);
+}
+
+static int
+cmd_host_edit(Ctl *ctl, int argc, char **argv)
+{
+  g_autofree char *name = NULL, *reading = NULL, *email = NULL, *department = NULL, *channel = NULL;
+  GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_FILENAME, &name, "New full name", "NAME" },
+    { "reading", 0, 0, G_OPTION_ARG_FILENAME, &reading, "Reading of the name, e.g. in kana (\"\": none)", "KANA" },
+    { "email", 0, 0, G_OPTION_ARG_FILENAME, &email, "E-mail address (\"\": none)", "ADDR" },
+    { "department", 0, 0, G_OPTION_ARG_FILENAME, &department, "Department (\"\": none)", "DEPT" },
+    { "channel", 0, 0, G_OPTION_ARG_FILENAME, &channel, "Notification channel", "CHANNEL" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if (name == NULL && reading == NULL && email == NULL && department == NULL && channel == NULL)
+    return usage_error(ctl->cmd, "nothing to change: give --name, --reading, --email, --department or --channel");
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  gint64 id = 0;
+  if ((rc = host_id_of(ctl, argv[1], &id)) >= 0)
+    return rc;
+
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  const char *names[] = { "name", "reading", "email", "department", "channel" };
+  const char *values[] = { name, reading, email, department, channel };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    if (values[i] == NULL)
+      continue;
+    json_builder_set_member_name(b, names[i]);
+    json_builder_add_string_value(b, values[i]);
+  }
+  json_builder_end_object(b);
+  g_autofree char *body = gk_json_builder_to_string(b);
+  g_autofree char *path = g_strdup_printf("/v1/hosts/%" G_GINT64_FORMAT, id);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "PATCH", path, body, strlen(body), TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  JsonObject *o = json_node_get_object(root);
+  static const Column cols[] = {
+    { "id", "id", COL_TEXT }, { "name", "name", COL_TEXT }, { "reading", "reading", COL_TEXT },
+    { "email", "email", COL_TEXT }, { "department", "department", COL_TEXT },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cols); i++) {
+    g_autofree char *text = cell_text(o, &cols[i]);
+    printf("%-11s %s\n", cols[i].title, text);
+  }
+  const char *secret = gk_json_get_string(o, "secret", NULL);
+  if (secret != NULL)
+    print_secret(0, id, secret);
+  return SRV_CTL_EXIT_OK;
+}
+
+static int
+cmd_host_remove(Ctl *ctl, int argc, char **argv)
+{
+  int rc = parse_command_options(ctl, NULL, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+  gint64 id = 0;
+  if ((rc = host_id_of(ctl, argv[1], &id)) >= 0)
+    return rc;
+  g_autofree char *path = g_strdup_printf("/v1/hosts/%" G_GINT64_FORMAT, id);
+  g_autoptr(JsonNode) root = NULL;
+  if ((rc = api_call(ctl, "DELETE", path, NULL, 0, TRUE, &root, NULL)) != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json)
+    print_json(root);
+  else
+    printf("host %" G_GINT64_FORMAT " removed\n", id);
+  return SRV_CTL_EXIT_OK;
+}
+
+/* The 422 answer of an import: every problem as "line N, column C: reason". */
+static void
+print_bad_rows(const guint8 *body, gsize len)
+{
+  g_autoptr(JsonNode) root = gk_json_parse_object((const char *) body, len, MAX_RESPONSE, NULL);
+  JsonObject *o = root != NULL ? json_node_get_object(root) : NULL;
+  JsonNode *list = o != NULL ? json_object_get_member(o, "problems") : NULL;
+  if (list == NULL || !JSON_NODE_HOLDS_ARRAY(list))
+    return;
+  JsonArray *a = json_node_get_array(list);
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonNode *n = json_array_get_element(a, i);
+    if (!JSON_NODE_HOLDS_OBJECT(n))
+      continue;
+    JsonObject *p = json_node_get_object(n);
+    g_autofree char *column = display_text(gk_json_get_string(p, "column", "-"));
+    g_autofree char *reason = display_text(gk_json_get_string(p, "reason", ""));
+    err_msg("line %" G_GINT64_FORMAT ", column %s: %s", gk_json_get_int(p, "line", 0), column, reason);
+  }
+  gint64 total = gk_json_get_int(o, "problems_total", 0);
+  if (total > (gint64) json_array_get_length(a))
+    err_msg("... and %" G_GINT64_FORMAT " more problems", total - (gint64) json_array_get_length(a));
+}
+
+static int
+cmd_host_import(Ctl *ctl, int argc, char **argv)
+{
+  gboolean dry_run = FALSE;
+  GOptionEntry entries[] = {
+    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run, "Check and count only; change nothing", NULL },
+    G_OPTION_ENTRY_NULL,
+  };
+  int rc = parse_command_options(ctl, entries, &argc, &argv);
+  if (rc >= 0)
+    return rc;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(argv[1], &data, &len, &error)) {
+    err_msg("error: cannot read %s: %s", argv[1], error->message);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if (len > 2u * 1024u * 1024u) {
+    err_msg("error: %s is larger than 2 MiB: split it into several files", argv[1]);
+    return SRV_CTL_EXIT_FAILURE;
+  }
+  if ((rc = resolve_server(ctl, TRUE)) != SRV_CTL_EXIT_OK)
+    return rc;
+
+  ctl->body_type = "text/csv; charset=utf-8";
+  Response resp = { .body = g_byte_array_sized_new(16384) };
+  long status = 0;
+  rc = api_exchange(ctl, "POST", dry_run ? "/v1/hosts/import?dry_run=1" : "/v1/hosts/import", len > 0 ? data : "",
+                    len, TRUE, &resp, &status);
+  ctl->body_type = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  if (rc == SRV_CTL_EXIT_OK && status == 422) {
+    print_bad_rows(resp.body->data, resp.body->len);
+    const char *code = NULL;
+    print_server_error(ctl, status, resp.body->data, resp.body->len, &code);
+    rc = SRV_CTL_EXIT_FAILURE;
+  } else if (rc == SRV_CTL_EXIT_OK && (status < 200 || status > 299)) {
+    const char *code = NULL;
+    print_server_error(ctl, status, resp.body->data, resp.body->len, &code);
+    rc = SRV_CTL_EXIT_FAILURE;
+  } else if (rc == SRV_CTL_EXIT_OK) {
+    root = gk_json_parse_object((const char *) resp.body->data, resp.body->len, MAX_RESPONSE, &error);
+    if (root == NULL) {
+      err_msg("error: the server's answer is not valid: %s", error->message);
+      rc = SRV_CTL_EXIT_FAILURE;
+    }
+  }
+  response_free(&resp);
+  if (rc != SRV_CTL_EXIT_OK)
+    return rc;
+  if (ctl->json) {
+    print_json(root);
+    return SRV_CTL_EXIT_OK;
+  }
+  JsonObject *o = json_node_get_object(root);
+  gint64 added = gk_json_get_int(o, "added", 0), updated = gk_json_get_int(o, "updated", 0);
+  if (dry_run)
+    printf("dry run: %" G_GINT64_FORMAT " hosts would be added, %" G_GINT64_FORMAT
+           " updated; nothing was changed\n", added, updated);
+  else
+    printf("imported: %" G_GINT64_FORMAT " hosts added, %" G_GINT64_FORMAT " updated\n", added, updated);
+  JsonNode *rows = json_object_get_member(o, "rows");
+  JsonArray *a = rows != NULL && JSON_NODE_HOLDS_ARRAY(rows) ? json_node_get_array(rows) : NULL;
+  for (guint i = 0; a != NULL && i < json_array_get_length(a); i++) {
+    JsonNode *n = json_array_get_element(a, i);
+    JsonObject *r = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    const char *secret = r != NULL ? gk_json_get_string(r, "secret", NULL) : NULL;
+    if (secret != NULL)
+      print_secret(gk_json_get_int(r, "line", 0), gk_json_get_int(r, "id", 0), secret);
+  }
+  return SRV_CTL_EXIT_OK;
 }
 
 /* ---- tickets ------------------------------------------------------------------ */

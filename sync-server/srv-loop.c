@@ -42,6 +42,8 @@ typedef struct {
   SrvTlsContext *tls;
   SrvHandlerFunc handler;
   gpointer user_data;
+  SrvHttpHeadFunc body_cap;  /* NULL: SRV_HTTP_DEFAULT_MAX_BODY_BYTES for every request */
+  gpointer body_cap_data;
 } Listener;
 
 typedef struct {
@@ -320,7 +322,23 @@ on_request_head(const SrvHttpRequest *head, gpointer user_data)
       c->out = g_string_new(NULL);
     g_string_append(c->out, SRV_HTTP_CONTINUE);
   }
-  return G_MAXSIZE; /* the listener-wide limit applies */
+  /* One route may take more than the rest (a CSV import): the listener's cap
+   * function says so per request, within limits.http.max_body_bytes. */
+  Listener *l = c->listener;
+  return l->body_cap != NULL ? l->body_cap(head, l->body_cap_data) : SRV_HTTP_DEFAULT_MAX_BODY_BYTES;
+}
+
+void
+srv_loop_set_body_cap(SrvLoop *loop, SrvTlsContext *tls, SrvHttpHeadFunc func, gpointer user_data)
+{
+  g_return_if_fail(loop != NULL && tls != NULL);
+  for (guint i = 0; i < loop->listeners->len; i++) {
+    Listener *l = loop->listeners->pdata[i];
+    if (l->tls == tls) {
+      l->body_cap = func;
+      l->body_cap_data = user_data;
+    }
+  }
 }
 
 static void

@@ -74,6 +74,11 @@ SrvLoop *srv_loop_new(const SrvLoopLimits *limits, GError **error) G_GNUC_WARN_U
 gboolean srv_loop_add_listener(SrvLoop *loop, const char *address, guint16 port, SrvTlsContext *tls,
                                SrvHandlerFunc handler, gpointer user_data, guint16 *out_port,
                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Request bodies to the listener with @tls: @func (a SrvHttpHeadFunc) gives
+ * each request's cap from its head; without one every request has
+ * SRV_HTTP_DEFAULT_MAX_BODY_BYTES. Both stay within limits.http.max_body_bytes.
+ * Call before srv_loop_run(). */
+void srv_loop_set_body_cap(SrvLoop *loop, SrvTlsContext *tls, SrvHttpHeadFunc func, gpointer user_data);
 /* Serves until srv_loop_stop(); then finishes requests under way (up to the grace
  * time), closes every connection and returns. */
 void srv_loop_run(SrvLoop *loop);

@@ -89,6 +89,8 @@ typedef struct SrvStoreBackend {
   const struct SrvAuditBackend *audit;
   /* Accounts, sessions, sign-in limits, TOTP, allow-lists (srv-auth-store-private.h). */
   const struct SrvAuthBackend *auth;
+  /* Hosts' edits, removal and import (srv-host-store-private.h). */
+  const struct SrvHostBackend *hosts;
   /* Retention settings, the purge, site deletion (srv-retention-private.h). */
   const struct SrvRetentionBackend *retention;
   /* CSV exports and the export permission (srv-export-private.h). */

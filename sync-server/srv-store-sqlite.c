@@ -10,6 +10,7 @@
 #include "gk-ticket.h"
 #include "srv-audit-private.h"
 #include "srv-auth-store-private.h"
+#include "srv-host-store-private.h"
 #include "srv-outbox-private.h"
 #include "srv-retention-private.h"
 #include "srv-export-private.h"
@@ -531,9 +532,11 @@ static const char *const query_sql[N_QUERIES] = {
   [Q_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
   [Q_HOST_ADD] = "INSERT INTO hosts (site_id, name, reading, email, department, created_at, seq)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-  [Q_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 ORDER BY name, id",
-  [Q_HOST_BY_ID] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND id = ?2",
-  [Q_HOST_BY_NAME] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND name = ?2 ORDER BY id LIMIT 2",
+  /* Removed hosts (srv-host-sqlite.c) are tombstones: no list, ticket or walk-in finds them. */
+  [Q_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND removed_at IS NULL ORDER BY name, id",
+  [Q_HOST_BY_ID] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND id = ?2 AND removed_at IS NULL",
+  [Q_HOST_BY_NAME] = "SELECT " HOST_COLS " FROM hosts WHERE site_id = ?1 AND name = ?2 AND removed_at IS NULL"
+                     " ORDER BY id LIMIT 2",
   [Q_TICKET_ADD] = "INSERT INTO tickets (" TICKET_COLS ", seq)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
   [Q_TICKET_GET] = "SELECT " TICKET_COLS " FROM tickets WHERE id = ?1",
@@ -596,7 +599,7 @@ static const char *const query_sql[N_QUERIES] = {
                 "  code_hash"
                 "  FROM tickets WHERE site_id = ?1 AND seq > ?2"
                 " UNION ALL"
-                " SELECT seq, 1, id, name, reading, department, NULL, NULL, NULL, NULL, NULL"
+                " SELECT seq, 1, id, name, reading, department, removed_at IS NOT NULL, NULL, NULL, NULL, NULL"
                 "  FROM hosts WHERE site_id = ?1 AND seq > ?2"
                 " UNION ALL"
                 " SELECT r.seq, 2, r.ticket_id, r.redeemed_at, r.device_id, d.name, NULL, NULL, NULL, NULL, NULL"
@@ -2857,8 +2860,13 @@ change_json(sqlite3_stmt *s, SrvChangeType type)
     add_hex(b, "code_hash", s, 10);
     break;
   case SRV_CHANGE_HOST:
-    /* Not the e-mail: devices only show hosts; the server notifies them. */
+    /* Not the e-mail: devices only show hosts; the server notifies them. A
+     * removed host is only its id: the device deletes it. */
     add_int(b, "id", s, 2);
+    if (sqlite3_column_int(s, 6) != 0) {
+      add_bool(b, "removed", TRUE);
+      break;
+    }
     add_string(b, "name", s, 3);
     add_string(b, "reading", s, 4);
     add_string(b, "department", s, 5);
@@ -2963,6 +2971,7 @@ const SrvStoreBackend srv_store_sqlite_backend = {
   .outbox = &srv_outbox_sqlite_backend,
   .audit = &srv_audit_sqlite_backend,
   .auth = &srv_auth_sqlite_backend,
+  .hosts = &srv_host_sqlite_backend,
   .retention = &srv_retention_sqlite_backend,
   .export = &srv_export_sqlite_backend,
 };

@@ -350,7 +350,7 @@ gboolean srv_store_visit_photo(SrvStore *store, gint64 site_id, const char *visi
 
 typedef enum {
   SRV_CHANGE_TICKET,      /* json: id, valid_from, valid_until, flags, key_id, revoked, visitor, host_id */
-  SRV_CHANGE_HOST,        /* json: id, name, reading, department */
+  SRV_CHANGE_HOST,        /* json: id, name, reading, department; a removed host: id, removed (true) */
   SRV_CHANGE_REDEMPTION,  /* json: ticket_id, at, device_id, device_name */
   SRV_CHANGE_KEY,         /* json: key_id, public_key (hex), retired */
 } SrvChangeType;

@@ -94,6 +94,11 @@ typedef struct {
 static const RouteCase cases[] = {
   { "GET v1/hosts", "/v1/hosts", NULL, "oaru", 200 },
   { "POST v1/hosts", "/v1/hosts", "{\"name\":\"Host %s\"}", "oa", 201 },
+  /* Host 1 is "Host A" (test_role_matrix adds it first). A JSON body to the
+   * import is 415 once the role check has let it through. */
+  { "PATCH v1/hosts/*", "/v1/hosts/1", "{\"department\":\"Dept %s\"}", "oa", 200 },
+  { "DELETE v1/hosts/*", "/v1/hosts/999999", NULL, "oa", 404 },
+  { "POST v1/hosts/import", "/v1/hosts/import?dry_run=1", "{\"name\":\"%s\"}", "oa", 415 },
   { "POST v1/tickets", "/v1/tickets", "{\"visitor\":\"Guest %s\",\"host\":\"Host A\"}", "oar", 201 },
   { "POST v1/devices/enroll-codes", "/v1/devices/enroll-codes", "{\"name\":\"Door %s\",\"mode\":\"gate\"}", "oa", 201 },
   { "GET v1/devices", "/v1/devices", NULL, "oasu", 200 },

@@ -6,6 +6,7 @@
 #include "gk-json.h"
 #include "gk-test-util.h"
 #include "kiosk-store.h"
+#include "kiosk-visit.h"
 
 static JsonArray *
 parse_changes(const char *json)
@@ -119,6 +120,48 @@ test_store_pages(void)
   gk_test_rmtree(tmp);
 }
 
+/* A host the server removed is deleted from the directory (walk-ins search it),
+ * idempotently; a "removed" that is not a boolean refuses the page. */
+static void
+test_store_host_removed(void)
+{
+  g_autofree char *tmp = gk_test_make_tmpdir("kiosk-host-removed");
+  g_autoptr(GError) error = NULL;
+  KioskStore *s = kiosk_store_create(tmp, &error);
+  g_assert_no_error(error);
+  JsonArray *page = parse_changes(PAGE);
+  g_assert_true(kiosk_store_apply_page(s, page, 4, NULL, &error));
+  g_assert_no_error(error);
+  json_array_unref(page);
+  g_autoptr(GPtrArray) found = kiosk_visit_search_hosts(s, "Host", 10, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(found->len, ==, 1);
+
+  static const char bad[] = "{\"changes\":[{\"seq\":5,\"type\":\"host\",\"data\":{\"id\":5,\"removed\":\"yes\"}}]}";
+  JsonArray *b = parse_changes(bad);
+  g_assert_false(kiosk_store_apply_page(s, b, 5, NULL, &error));
+  g_assert_nonnull(error);
+  g_clear_error(&error);
+  json_array_unref(b);
+  g_assert_cmpint(count(s, "SELECT count(*) FROM hosts"), ==, 1);
+
+  static const char removed[] = "{\"changes\":[{\"seq\":5,\"type\":\"host\",\"data\":{\"id\":5,\"removed\":true}}]}";
+  for (int round = 0; round < 2; round++) {
+    JsonArray *r = parse_changes(removed);
+    g_assert_true(kiosk_store_apply_page(s, r, 5, NULL, &error));
+    g_assert_no_error(error);
+    json_array_unref(r);
+    g_assert_cmpint(count(s, "SELECT count(*) FROM hosts"), ==, 0);
+  }
+  g_autoptr(GPtrArray) none = kiosk_visit_search_hosts(s, "Host", 10, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(none->len, ==, 0);
+  /* The ticket that named the host stays (its visitor may still come). */
+  g_assert_cmpint(count(s, "SELECT count(*) FROM tickets WHERE host_id = 5"), ==, 1);
+  kiosk_store_close(s);
+  gk_test_rmtree(tmp);
+}
+
 static void
 test_store_queue(void)
 {
@@ -186,5 +229,6 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/kiosk/store/pages", test_store_pages);
   g_test_add_func("/kiosk/store/queue", test_store_queue);
+  g_test_add_func("/kiosk/store/host-removed", test_store_host_removed);
   return g_test_run();
 }
