@@ -113,6 +113,12 @@ check_field(JsonNode *node, const GkJsonField *f, const char *where, GError **er
   const char *what;
   if (f->type == GK_JSON_STRING) {
     const char *s = json_node_get_string(node);
+    /* The body was UTF-8, but json-glib decodes a backslash and digits as an
+     * octal escape into any byte: check what it made. */
+    if (!g_utf8_validate(s, -1, NULL)) {
+      g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "%s.%s is not UTF-8 text", where, f->name);
+      return FALSE;
+    }
     for (const char *p = s; *p; p++) {
       if (((guchar) *p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
         g_set_error(error, GK_JSON_ERROR, GK_JSON_ERROR_RANGE, "%s.%s contains a control character", where, f->name);
