@@ -227,7 +227,8 @@ gk_test_request(const GkTestClient *client, const char *method, const char *url,
   if (client->out_raw != NULL)
     g_string_append_len(client->out_raw, body->str, (gssize) body->len);
   if (out_body != NULL) {
-    *out_body = NULL;
+    /* Tests reuse one reply variable for a series of requests. */
+    g_clear_pointer(out_body, json_node_unref);
     if (status != 0 && body->len > 0)
       *out_body = gk_json_parse_object(body->str, body->len, 16 * 1024 * 1024, NULL);
   }
@@ -326,8 +327,10 @@ post_login(GkTestServer *s, const char *user, const char *password, const char *
   long status = gk_test_request(&c, "POST", url, body, &reply, NULL);
   if (out_token != NULL)
     *out_token = g_strdup(gk_test_json_str(reply, "token"));
-  if (out_reply != NULL)
+  if (out_reply != NULL) {
+    g_clear_pointer(out_reply, json_node_unref);
     *out_reply = g_steal_pointer(&reply);
+  }
   return status;
 }
 
