@@ -22,11 +22,12 @@ void gk_test_server_configure(GkTestServer *server, const char *text);
 /* Starts `genkan-server run` on free loopback ports (or the ports it had, when
  * restarting) and waits until both listen. */
 void gk_test_server_start(GkTestServer *server);
-/* SIGTERM and wait; asserts a clean exit. */
+/* SIGTERM and wait up to 30 s; asserts exit status 0 (so no leaks either),
+ * printing the log tail (with any LeakSanitizer report) when not. */
 void gk_test_server_stop(GkTestServer *server);
 /* SIGKILL and wait. */
 void gk_test_server_kill(GkTestServer *server);
-/* Stops if running and removes the data dir. */
+/* Stops gracefully (gk_test_server_stop) if running and removes the data dir. */
 void gk_test_server_free(GkTestServer *server);
 /* The server's log so far (g_free). */
 char *gk_test_server_log(GkTestServer *server);
