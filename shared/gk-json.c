@@ -239,3 +239,37 @@ gk_hex_encode(const guint8 *data, gsize len)
   out[len * 2] = '\0';
   return out;
 }
+
+void
+gk_json_add_str(JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name(b, name);
+  if (value != NULL)
+    json_builder_add_string_value(b, value);
+  else
+    json_builder_add_null_value(b);
+}
+
+void
+gk_json_add_int(JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name(b, name);
+  json_builder_add_int_value(b, value);
+}
+
+void
+gk_json_add_bool(JsonBuilder *b, const char *name, gboolean value)
+{
+  json_builder_set_member_name(b, name);
+  json_builder_add_boolean_value(b, value);
+}
+
+void
+gk_json_add_time_or_null(JsonBuilder *b, const char *name, gint64 unix_seconds)
+{
+  json_builder_set_member_name(b, name);
+  if (unix_seconds != 0)
+    json_builder_add_int_value(b, unix_seconds);
+  else
+    json_builder_add_null_value(b);
+}

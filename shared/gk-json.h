@@ -50,6 +50,11 @@ gboolean gk_json_get_bool(JsonObject *object, const char *name, gboolean fallbac
 
 /* Serialises @builder's root compactly (g_free). */
 char *gk_json_builder_to_string(JsonBuilder *builder);
+/* Builder shorthands, "name": value. A NULL string and a zero time are null. */
+void gk_json_add_str(JsonBuilder *b, const char *name, const char *value);
+void gk_json_add_int(JsonBuilder *b, const char *name, gint64 value);
+void gk_json_add_bool(JsonBuilder *b, const char *name, gboolean value);
+void gk_json_add_time_or_null(JsonBuilder *b, const char *name, gint64 unix_seconds);
 
 /* Parses exactly 32 lowercase or uppercase hex digits into 16 bytes. */
 gboolean gk_hex_decode_16(const char *hex, guint8 out[16]);

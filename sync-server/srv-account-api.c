@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "gk-json.h"
 #include "gk-log.h"
 #include "gk-visit.h"
 #include "srv-audit.h"
@@ -20,16 +21,6 @@ static void
 set_member(JsonBuilder *b, const char *name)
 {
   json_builder_set_member_name(b, name);
-}
-
-static void
-add_time_or_null(JsonBuilder *b, const char *name, gint64 value)
-{
-  set_member(b, name);
-  if (value != 0)
-    json_builder_add_int_value(b, value);
-  else
-    json_builder_add_null_value(b);
 }
 
 static void
@@ -55,8 +46,8 @@ build_account(JsonBuilder *b, const SrvAuthAccount *a)
   json_builder_add_boolean_value(b, a->must_change_password);
   set_member(b, "recovery_codes_left");
   json_builder_add_int_value(b, a->recovery_left);
-  add_time_or_null(b, "last_login_at", a->last_login_at);
-  add_time_or_null(b, "disabled_at", a->disabled_at);
+  gk_json_add_time_or_null(b, "last_login_at", a->last_login_at);
+  gk_json_add_time_or_null(b, "disabled_at", a->disabled_at);
   set_member(b, "created_at");
   json_builder_add_int_value(b, a->created_at);
   /* Owners always may export (srv-export.c). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gk-enroll-code.h"
+#include "gk-json.h"
 #include "gk-log.h"
 #include "gk-logo.h"
 #include "gk-password.h"
@@ -76,33 +77,6 @@ role_has(const char *role, Right right)
 }
 
 /* ---- small helpers -------------------------------------------------------------- */
-
-static void
-add_str(JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name(b, name);
-  if (value)
-    json_builder_add_string_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, value);
-}
-
-static void
-add_time_or_null(JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name(b, name);
-  if (value)
-    json_builder_add_int_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
 
 static void
 token_hash(const char *token, guint8 out[32])
@@ -256,14 +230,14 @@ handle_ticket_issue(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   g_autofree char *hex = gk_ticket_id_to_hex(ticket.id);
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "ticket_id", hex);
-  add_str(b, "text", text);
-  add_int(b, "valid_from", ticket.valid_from);
-  add_int(b, "valid_until", ticket.valid_until);
+  gk_json_add_str(b, "ticket_id", hex);
+  gk_json_add_str(b, "text", text);
+  gk_json_add_int(b, "valid_from", ticket.valid_from);
+  gk_json_add_int(b, "valid_until", ticket.valid_until);
   if (code != NULL)
-    add_str(b, "reception_code", code);
+    gk_json_add_str(b, "reception_code", code);
   if (invitation_id != NULL)
-    add_str(b, "invitation_id", invitation_id);
+    gk_json_add_str(b, "invitation_id", invitation_id);
   json_builder_end_object(b);
   srv_api_reply(response, 201, b);
   if (code != NULL)
@@ -318,8 +292,8 @@ handle_enroll_code(SrvApp *app, const SrvRequest *request, SrvResponse *response
   sodium_memzero(hex, strlen(hex));
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "code", text);
-  add_int(b, "expires_at", code.expires_at);
+  gk_json_add_str(b, "code", text);
+  gk_json_add_int(b, "expires_at", code.expires_at);
   json_builder_end_object(b);
   srv_api_reply(response, 201, b);
   GK_LOG_INFO("device.enroll_code_created", GK_STR("mode", mode), GK_INT("expires_at", code.expires_at));
@@ -369,14 +343,14 @@ handle_enroll(SrvApp *app, const SrvRequest *request, SrvResponse *response)
   }
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "device_id", device.id);
-  add_int(b, "site_id", device.site_id);
-  add_str(b, "mode", device.mode);
-  add_str(b, "name", device.name);
-  add_str(b, "certificate", cert);
-  add_str(b, "ca", app->ca_pem);
-  add_int(b, "device_port", app->device_port);
-  add_int(b, "server_time", now);
+  gk_json_add_str(b, "device_id", device.id);
+  gk_json_add_int(b, "site_id", device.site_id);
+  gk_json_add_str(b, "mode", device.mode);
+  gk_json_add_str(b, "name", device.name);
+  gk_json_add_str(b, "certificate", cert);
+  gk_json_add_str(b, "ca", app->ca_pem);
+  gk_json_add_int(b, "device_port", app->device_port);
+  gk_json_add_int(b, "server_time", now);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
   GK_LOG_INFO("device.enrolled", GK_STR("device", device.id), GK_STR("mode", device.mode),
@@ -416,16 +390,16 @@ handle_device_list(SrvApp *app, const SrvRequest *request, SrvResponse *response
   for (guint i = 0; i < devices->len; i++) {
     SrvDevice *d = &g_array_index(devices, SrvDevice, i);
     json_builder_begin_object(b);
-    add_str(b, "id", d->id);
-    add_str(b, "name", d->name);
-    add_str(b, "mode", d->mode);
-    add_int(b, "enrolled_at", d->enrolled_at);
-    add_time_or_null(b, "revoked_at", d->revoked_at);
-    add_time_or_null(b, "last_seen_at", d->last_seen_at);
-    add_int(b, "clock_offset_ms", d->clock_offset_ms);
-    add_int(b, "queue_length", d->queue_length);
-    add_int(b, "config_version", d->running_config_version);
-    add_int(b, "config_version_latest", d->config_version);
+    gk_json_add_str(b, "id", d->id);
+    gk_json_add_str(b, "name", d->name);
+    gk_json_add_str(b, "mode", d->mode);
+    gk_json_add_int(b, "enrolled_at", d->enrolled_at);
+    gk_json_add_time_or_null(b, "revoked_at", d->revoked_at);
+    gk_json_add_time_or_null(b, "last_seen_at", d->last_seen_at);
+    gk_json_add_int(b, "clock_offset_ms", d->clock_offset_ms);
+    gk_json_add_int(b, "queue_length", d->queue_length);
+    gk_json_add_int(b, "config_version", d->running_config_version);
+    gk_json_add_int(b, "config_version_latest", d->config_version);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
@@ -474,8 +448,8 @@ handle_device_revoke(SrvApp *app, SrvAuthContext *ctx, const char *id, const Srv
   }
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "id", device.id);
-  add_int(b, "revoked_at", device.revoked_at);
+  gk_json_add_str(b, "id", device.id);
+  gk_json_add_int(b, "revoked_at", device.revoked_at);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
   GK_LOG_INFO("device.revoked", GK_STR("device", device.id), GK_STR("by", ctx->account.username));
@@ -502,9 +476,9 @@ reply_device_settings(SrvApp *app, const char *id, SrvResponse *response)
   g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(settings), (GCompareFunc) strcmp);
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "id", device.id);
-  add_int(b, "config_version", device.config_version);
-  add_int(b, "running_config_version", device.running_config_version);
+  gk_json_add_str(b, "id", device.id);
+  gk_json_add_int(b, "config_version", device.config_version);
+  gk_json_add_int(b, "running_config_version", device.running_config_version);
   json_builder_set_member_name(b, "config");
   json_builder_begin_object(b);
   for (GList *k = keys; k; k = k->next) {
@@ -515,7 +489,7 @@ reply_device_settings(SrvApp *app, const char *id, SrvResponse *response)
     g_autoptr(GBytes) png = strcmp(k->data, "logo") == 0 ? gk_logo_decode(value, &w, &h, NULL) : NULL;
     if (png != NULL)
       logo = g_strdup_printf("PNG %ux%u, %zu bytes", w, h, g_bytes_get_size(png));
-    add_str(b, k->data, strcmp(k->data, "admin-pin-hash") == 0 ? "set" : logo != NULL ? logo : value);
+    gk_json_add_str(b, k->data, strcmp(k->data, "admin-pin-hash") == 0 ? "set" : logo != NULL ? logo : value);
   }
   json_builder_end_object(b);
   json_builder_end_object(b);
@@ -574,11 +548,11 @@ static void
 add_ticket_id(JsonBuilder *b, const char *name, gboolean has, const guint8 id[16])
 {
   if (!has) {
-    add_str(b, name, NULL);
+    gk_json_add_str(b, name, NULL);
     return;
   }
   g_autofree char *hex = gk_hex_encode(id, 16);
-  add_str(b, name, hex);
+  gk_json_add_str(b, name, hex);
 }
 
 static void
@@ -602,13 +576,13 @@ handle_checkin_list(SrvApp *app, const SrvRequest *request, SrvResponse *respons
   for (guint i = 0; i < rows->len; i++) {
     SrvCheckin *c = &g_array_index(rows, SrvCheckin, i);
     json_builder_begin_object(b);
-    add_str(b, "event_id", c->id);
-    add_str(b, "kind", kinds[c->kind <= SRV_EVENT_AUDIT ? c->kind : 0]);
-    add_str(b, "device_id", c->device_id);
+    gk_json_add_str(b, "event_id", c->id);
+    gk_json_add_str(b, "kind", kinds[c->kind <= SRV_EVENT_AUDIT ? c->kind : 0]);
+    gk_json_add_str(b, "device_id", c->device_id);
     add_ticket_id(b, "ticket_id", c->has_ticket, c->ticket_id);
-    add_str(b, "visitor", c->visitor_name);
-    add_int(b, "at", c->device_time);
-    add_int(b, "server_time", c->server_time);
+    gk_json_add_str(b, "visitor", c->visitor_name);
+    gk_json_add_int(b, "at", c->device_time);
+    gk_json_add_int(b, "server_time", c->server_time);
     json_builder_set_member_name(b, "offline");
     json_builder_add_boolean_value(b, c->offline);
     json_builder_set_member_name(b, "conflict");
@@ -636,14 +610,14 @@ handle_alert_list(SrvApp *app, const SrvRequest *request, SrvResponse *response)
   for (guint i = 0; i < rows->len; i++) {
     SrvAlert *a = &g_array_index(rows, SrvAlert, i);
     json_builder_begin_object(b);
-    add_int(b, "id", a->id);
-    add_str(b, "kind", a->kind);
+    gk_json_add_int(b, "id", a->id);
+    gk_json_add_str(b, "kind", a->kind);
     add_ticket_id(b, "ticket_id", TRUE, a->ticket_id);
-    add_str(b, "event_id", a->event_id);
-    add_str(b, "first_event_id", a->first_event_id);
-    add_str(b, "device_id", a->device_id);
-    add_str(b, "first_device_id", a->first_device_id);
-    add_int(b, "created_at", a->created_at);
+    gk_json_add_str(b, "event_id", a->event_id);
+    gk_json_add_str(b, "first_event_id", a->first_event_id);
+    gk_json_add_str(b, "device_id", a->device_id);
+    gk_json_add_str(b, "first_device_id", a->first_device_id);
+    gk_json_add_int(b, "created_at", a->created_at);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);

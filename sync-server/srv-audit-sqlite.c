@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "gk-store.h"
-#include "srv-outbox-private.h" /* srv_store_sqlite_borrow() */
+#include "srv-store-tx.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 
@@ -33,61 +33,7 @@ static const char sql_purge[] = "DELETE FROM audit_log WHERE seq <= ?1";
 
 /* ---- statements on a borrowed connection ---------------------------------------------- */
 
-typedef struct {
-  gpointer backend;
-  gpointer conn;
-  GkStore *gk;
-  sqlite3 *db;
-  gboolean in_tx;
-} Tx;
-
-static gboolean
-db_error(Tx *tx, int rc, const char *what, GError **error)
-{
-  int code = SRV_STORE_ERROR_FAILED;
-  if ((rc & 0xff) == SQLITE_CONSTRAINT)
-    code = SRV_STORE_ERROR_INVALID;
-  g_set_error(error, SRV_STORE_ERROR, code, "%s: %s", what, sqlite3_errmsg(tx->db));
-  return FALSE;
-}
-
-static gboolean
-tx_open(Tx *tx, gpointer backend, gboolean write, GError **error)
-{
-  tx->backend = backend;
-  tx->gk = srv_store_sqlite_borrow(backend, &tx->conn);
-  tx->db = gk_store_db(tx->gk);
-  tx->in_tx = FALSE;
-  if (!write)
-    return TRUE;
-  GError *e = NULL;
-  if (!gk_store_begin(tx->gk, &e)) {
-    g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "cannot start a transaction: %s", e->message);
-    g_error_free(e);
-    return FALSE;
-  }
-  tx->in_tx = TRUE;
-  return TRUE;
-}
-
-/* Commits when @ok and a transaction is open, else rolls back; gives the
- * connection back. Returns whether everything succeeded. */
-static gboolean
-tx_close(Tx *tx, gboolean ok, const char *what, GError **error)
-{
-  if (tx->in_tx && ok) {
-    GError *e = NULL;
-    ok = gk_store_commit(tx->gk, &e);
-    if (!ok) {
-      g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "%s: %s", what, e->message);
-      g_error_free(e);
-    }
-  }
-  if (tx->in_tx && !ok)
-    gk_store_rollback(tx->gk);
-  srv_store_sqlite_give_back(tx->backend, tx->conn);
-  return ok;
-}
+typedef SrvStoreTx Tx;
 
 static sqlite3_stmt *
 prepare(Tx *tx, const char *sql, const char *what, GError **error)
@@ -97,7 +43,7 @@ prepare(Tx *tx, const char *sql, const char *what, GError **error)
   if (rc == SQLITE_OK)
     return s;
   sqlite3_finalize(s);
-  db_error(tx, rc, what, error);
+  srv_store_tx_fail(tx, rc, what, error);
   return NULL;
 }
 
@@ -108,7 +54,7 @@ next_row(Tx *tx, sqlite3_stmt *s, const char *what, GError **error)
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW || rc == SQLITE_DONE)
     return rc == SQLITE_ROW;
-  db_error(tx, rc, what, error);
+  srv_store_tx_fail(tx, rc, what, error);
   return -1;
 }
 
@@ -140,7 +86,7 @@ read_seq_hash(Tx *tx, const char *sql, gint64 bound, gboolean *found, gint64 *ou
   if (s == NULL)
     return FALSE;
   if (sqlite3_bind_parameter_count(s) > 0 && sqlite3_bind_int64(s, 1, bound) != SQLITE_OK)
-    return db_error(tx, SQLITE_ERROR, what, error);
+    return srv_store_tx_fail(tx, SQLITE_ERROR, what, error);
   int r = next_row(tx, s, what, error);
   if (r < 0)
     return FALSE;
@@ -159,11 +105,11 @@ sq_base(gpointer backend, gint64 *out_seq, guint8 out_hash[SRV_AUDIT_HASH_LEN], 
 {
   Tx tx;
   gboolean found = FALSE;
-  tx_open(&tx, backend, FALSE, NULL);
+  srv_store_tx_open(&tx, backend, FALSE, NULL);
   gboolean ok = read_seq_hash(&tx, sql_base, 0, &found, out_seq, out_hash, error);
   if (ok && !found)
-    ok = db_error(&tx, SQLITE_CORRUPT, "the audit chain's base row is missing", error);
-  return tx_close(&tx, ok, NULL, error);
+    ok = srv_store_tx_fail(&tx, SQLITE_CORRUPT, "the audit chain's base row is missing", error);
+  return srv_store_tx_close(&tx, ok, NULL, error);
 }
 
 static gboolean
@@ -178,7 +124,7 @@ append_in_tx(Tx *tx, SrvAuditRow *row, GError **error)
     if (!read_seq_hash(tx, sql_base, 0, &found, &last, row->prev_hash, error))
       return FALSE;
     if (!found)
-      return db_error(tx, SQLITE_CORRUPT, "the audit chain's base row is missing", error);
+      return srv_store_tx_fail(tx, SQLITE_CORRUPT, "the audit chain's base row is missing", error);
   }
   row->seq = last + 1;
   srv_audit_chain_hash(row, row->prev_hash, row->hash);
@@ -200,7 +146,7 @@ append_in_tx(Tx *tx, SrvAuditRow *row, GError **error)
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_blob(s, 12, row->hash, SRV_AUDIT_HASH_LEN, SQLITE_STATIC);
   if (rc != SQLITE_OK)
-    return db_error(tx, rc, what, error);
+    return srv_store_tx_fail(tx, rc, what, error);
   return next_row(tx, s, what, error) == 0;
 }
 
@@ -210,10 +156,10 @@ sq_append(gpointer backend, SrvAuditRow *row, GError **error)
   Tx tx;
   /* BEGIN IMMEDIATE holds the one write lock from reading the head to the
    * insert, so two appends can never chain to the same entry. */
-  if (!tx_open(&tx, backend, TRUE, error))
-    return tx_close(&tx, FALSE, NULL, NULL);
+  if (!srv_store_tx_open(&tx, backend, TRUE, error))
+    return srv_store_tx_close(&tx, FALSE, NULL, NULL);
   gboolean ok = append_in_tx(&tx, row, error);
-  return tx_close(&tx, ok, "cannot append to the audit log", error);
+  return srv_store_tx_close(&tx, ok, "cannot append to the audit log", error);
 }
 
 static void
@@ -238,7 +184,7 @@ sq_list(gpointer backend, const SrvAuditFilter *filter, gboolean *out_more, GErr
 {
   const char *what = "cannot list the audit log";
   Tx tx;
-  tx_open(&tx, backend, FALSE, NULL);
+  srv_store_tx_open(&tx, backend, FALSE, NULL);
   g_autoptr(GArray) rows = g_array_new(FALSE, TRUE, sizeof(SrvAuditRow));
   g_array_set_clear_func(rows, (GDestroyNotify) srv_audit_row_clear);
   g_autoptr(sqlite3_stmt) s = prepare(&tx, filter->newest ? sql_list_newest : sql_list, what, error);
@@ -256,7 +202,7 @@ sq_list(gpointer backend, const SrvAuditFilter *filter, gboolean *out_more, GErr
                                 : sqlite3_bind_null(s, 5);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_int64(s, 6, (gint64) filter->limit + 1);
-  gboolean ok = rc == SQLITE_OK || (s != NULL && db_error(&tx, rc, what, error));
+  gboolean ok = rc == SQLITE_OK || (s != NULL && srv_store_tx_fail(&tx, rc, what, error));
   int r = ok ? 1 : -1;
   while (ok && (r = next_row(&tx, s, what, error)) == 1 && rows->len < filter->limit) {
     SrvAuditRow row = { 0 };
@@ -266,7 +212,7 @@ sq_list(gpointer backend, const SrvAuditFilter *filter, gboolean *out_more, GErr
   ok = ok && r >= 0;
   if (out_more != NULL)
     *out_more = ok && r == 1;
-  if (!tx_close(&tx, ok, NULL, error))
+  if (!srv_store_tx_close(&tx, ok, NULL, error))
     return NULL;
   if (filter->newest)
     for (guint i = 0; i < rows->len / 2; i++) {
@@ -282,17 +228,17 @@ sq_find_hash(gpointer backend, const guint8 hash[SRV_AUDIT_HASH_LEN], gint64 *ou
 {
   const char *what = "cannot search the audit log";
   Tx tx;
-  tx_open(&tx, backend, FALSE, NULL);
+  srv_store_tx_open(&tx, backend, FALSE, NULL);
   *out_seq = 0;
   g_autoptr(sqlite3_stmt) s = prepare(&tx, sql_find_hash, what, error);
   int r = -1;
   if (s != NULL) {
     int rc = sqlite3_bind_blob(s, 1, hash, SRV_AUDIT_HASH_LEN, SQLITE_STATIC);
-    r = rc == SQLITE_OK ? next_row(&tx, s, what, error) : (db_error(&tx, rc, what, error), -1);
+    r = rc == SQLITE_OK ? next_row(&tx, s, what, error) : (srv_store_tx_fail(&tx, rc, what, error), -1);
   }
   if (r == 1)
     *out_seq = sqlite3_column_int64(s, 0);
-  return tx_close(&tx, r >= 0, NULL, error);
+  return srv_store_tx_close(&tx, r >= 0, NULL, error);
 }
 
 static gboolean
@@ -314,7 +260,7 @@ purge_in_tx(Tx *tx, gint64 before, guint *out_deleted, GError **error)
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_blob(move, 2, hash, SRV_AUDIT_HASH_LEN, SQLITE_STATIC);
   if (rc != SQLITE_OK)
-    return db_error(tx, rc, what, error);
+    return srv_store_tx_fail(tx, rc, what, error);
   if (next_row(tx, move, what, error) != 0)
     return FALSE;
   g_autoptr(sqlite3_stmt) del = prepare(tx, sql_purge, what, error);
@@ -322,7 +268,7 @@ purge_in_tx(Tx *tx, gint64 before, guint *out_deleted, GError **error)
     return FALSE;
   rc = sqlite3_bind_int64(del, 1, last);
   if (rc != SQLITE_OK)
-    return db_error(tx, rc, what, error);
+    return srv_store_tx_fail(tx, rc, what, error);
   if (next_row(tx, del, what, error) != 0)
     return FALSE;
   *out_deleted = (guint) sqlite3_changes(tx->db);
@@ -334,10 +280,10 @@ sq_purge(gpointer backend, gint64 before, guint *out_deleted, GError **error)
 {
   Tx tx;
   *out_deleted = 0;
-  if (!tx_open(&tx, backend, TRUE, error))
-    return tx_close(&tx, FALSE, NULL, NULL);
+  if (!srv_store_tx_open(&tx, backend, TRUE, error))
+    return srv_store_tx_close(&tx, FALSE, NULL, NULL);
   gboolean ok = purge_in_tx(&tx, before, out_deleted, error);
-  return tx_close(&tx, ok, "cannot purge the audit log", error);
+  return srv_store_tx_close(&tx, ok, "cannot purge the audit log", error);
 }
 
 const SrvAuditBackend srv_audit_sqlite_backend = {

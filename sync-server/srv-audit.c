@@ -749,13 +749,6 @@ add_int_or_null(JsonBuilder *b, const char *name, gint64 value, gboolean has)
 }
 
 static void
-add_bool(JsonBuilder *b, const char *name, gboolean value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_boolean_value(b, value);
-}
-
-static void
 add_hex(JsonBuilder *b, const char *name, const guint8 *data)
 {
   g_autofree char *hex = gk_hex_encode(data, SRV_AUDIT_HASH_LEN);
@@ -819,7 +812,7 @@ srv_audit_handle_list(SrvApp *app, const SrvRequest *request, SrvResponse *respo
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
-  add_bool(b, "more", more);
+  gk_json_add_bool(b, "more", more);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
 }
@@ -839,7 +832,7 @@ srv_audit_handle_verify(SrvApp *app, const SrvRequest *request, SrvResponse *res
   }
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_bool(b, "ok", v.ok);
+  gk_json_add_bool(b, "ok", v.ok);
   add_int_or_null(b, "entries", v.entries, TRUE);
   add_int_or_null(b, "first_bad_seq", v.first_bad_seq, !v.ok);
   add_text_or_null(b, "problem", srv_audit_problem_name(v.problem));

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "gk-json.h"
 #include "gk-log.h"
 #include "gk-password.h"
 #include "srv-app.h"
@@ -187,27 +188,6 @@ srv_auth_one_time_password(char **out_hash, GError **error)
 }
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static void
-add_str(JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_string_value(b, value);
-}
-
-static void
-add_int(JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, value);
-}
-
-static void
-add_bool(JsonBuilder *b, const char *name, gboolean value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_boolean_value(b, value);
-}
 
 static void
 token_hash(const char *token, guint8 out[32])
@@ -449,7 +429,7 @@ new_session(SrvApp *app, const SrvAuthAccount *account, const char *ip, gboolean
   token_hash(token, hash);
   gboolean ok = srv_auth_store_session_add(app->store, hash, account->id, ip, srv_api_now(), second_factor, error);
   if (ok)
-    add_str(b, "token", token);
+    gk_json_add_str(b, "token", token);
   sodium_memzero(token, sizeof token);
   return ok;
 }
@@ -585,13 +565,13 @@ srv_auth_handle_login(SrvApp *app, const SrvRequest *request, SrvResponse *respo
     srv_api_reply_error(response, error);
     goto out;
   }
-  add_bool(b, "must_change_password", FALSE);
-  add_str(b, "role", account.role);
+  gk_json_add_bool(b, "must_change_password", FALSE);
+  gk_json_add_str(b, "role", account.role);
   add_sites(b, &account);
-  add_bool(b, "totp_enrolled", account.totp_enrolled);
-  add_bool(b, "totp_enrollment_required", needs_enroll);
+  gk_json_add_bool(b, "totp_enrolled", account.totp_enrolled);
+  gk_json_add_bool(b, "totp_enrollment_required", needs_enroll);
   if (recovery != NULL)
-    add_int(b, "recovery_codes_left", account.recovery_left > 0 ? account.recovery_left - 1 : 0);
+    gk_json_add_int(b, "recovery_codes_left", account.recovery_left > 0 ? account.recovery_left - 1 : 0);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
   SrvAuditEntry entry = { .action = "login" };
@@ -705,18 +685,18 @@ handle_whoami(SrvAuthContext *ctx, SrvResponse *response)
   const SrvAuthAccount *a = &ctx->account;
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_int(b, "id", a->id);
-  add_str(b, "username", a->username);
-  add_str(b, "role", a->role);
+  gk_json_add_int(b, "id", a->id);
+  gk_json_add_str(b, "username", a->username);
+  gk_json_add_str(b, "role", a->role);
   add_sites(b, a);
-  add_int(b, "site_id", ctx->site_id);
-  add_bool(b, "totp_enrolled", a->totp_enrolled);
-  add_bool(b, "totp_required", srv_auth_role_needs_totp(a->role));
-  add_bool(b, "second_factor", ctx->second_factor);
-  add_int(b, "recovery_codes_left", a->recovery_left);
-  add_bool(b, "disabled", FALSE);
-  add_bool(b, "must_change_password", a->must_change_password);
-  add_int(b, "last_login_at", a->last_login_at);
+  gk_json_add_int(b, "site_id", ctx->site_id);
+  gk_json_add_bool(b, "totp_enrolled", a->totp_enrolled);
+  gk_json_add_bool(b, "totp_required", srv_auth_role_needs_totp(a->role));
+  gk_json_add_bool(b, "second_factor", ctx->second_factor);
+  gk_json_add_int(b, "recovery_codes_left", a->recovery_left);
+  gk_json_add_bool(b, "disabled", FALSE);
+  gk_json_add_bool(b, "must_change_password", a->must_change_password);
+  gk_json_add_int(b, "last_login_at", a->last_login_at);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
 }
@@ -747,11 +727,11 @@ handle_totp_enroll(SrvApp *app, SrvAuthContext *ctx, const SrvRequest *request, 
   sodium_memzero(secret, sizeof secret);
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "secret", b32);
-  add_str(b, "uri", uri);
-  add_str(b, "issuer", issuer);
-  add_int(b, "digits", SRV_TOTP_DIGITS);
-  add_int(b, "period", SRV_TOTP_PERIOD);
+  gk_json_add_str(b, "secret", b32);
+  gk_json_add_str(b, "uri", uri);
+  gk_json_add_str(b, "issuer", issuer);
+  gk_json_add_int(b, "digits", SRV_TOTP_DIGITS);
+  gk_json_add_int(b, "period", SRV_TOTP_PERIOD);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
   sodium_memzero(b32, strlen(b32));

@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "gk-json.h"
 #include "gk-log.h"
 #include "srv-audit.h"
 #include "srv-host-csv.h"
@@ -15,35 +16,18 @@
  * were): a 2 MiB file of bad rows must not make a far larger answer. */
 #define PROBLEMS_SHOWN_MAX 1000
 
-static void
-add_str(JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name(b, name);
-  if (value != NULL)
-    json_builder_add_string_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, value);
-}
-
 /* A host's members; @secret (a webhook secret just made) once, when not NULL. */
 static void
 add_host(JsonBuilder *b, const SrvHost *h, const char *secret)
 {
   json_builder_begin_object(b);
-  add_int(b, "id", h->id);
-  add_str(b, "name", h->name);
-  add_str(b, "reading", h->reading);
-  add_str(b, "email", h->email);
-  add_str(b, "department", h->department);
+  gk_json_add_int(b, "id", h->id);
+  gk_json_add_str(b, "name", h->name);
+  gk_json_add_str(b, "reading", h->reading);
+  gk_json_add_str(b, "email", h->email);
+  gk_json_add_str(b, "department", h->department);
   if (secret != NULL)
-    add_str(b, "secret", secret); /* this once; it is never shown again */
+    gk_json_add_str(b, "secret", secret); /* this once; it is never shown again */
   json_builder_end_object(b);
 }
 
@@ -130,7 +114,7 @@ add_secret(JsonBuilder *b, SrvHostWritten *w)
 {
   if (w->secret == NULL)
     return;
-  add_str(b, "secret", w->secret); /* this once; it is never shown again */
+  gk_json_add_str(b, "secret", w->secret); /* this once; it is never shown again */
 }
 
 void
@@ -154,7 +138,7 @@ srv_host_api_add(SrvApp *app, const SrvRequest *request, SrvResponse *response)
   }
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_int(b, "id", w.host_id);
+  gk_json_add_int(b, "id", w.host_id);
   add_secret(b, &w);
   json_builder_end_object(b);
   srv_api_reply(response, 201, b);
@@ -228,7 +212,7 @@ srv_host_api_remove(SrvApp *app, SrvAuthContext *ctx, const char *id, const SrvR
   }
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_int(b, "id", host_id);
+  gk_json_add_int(b, "id", host_id);
   json_builder_set_member_name(b, "removed");
   json_builder_add_boolean_value(b, TRUE);
   json_builder_end_object(b);
@@ -265,21 +249,21 @@ reply_bad_rows(SrvResponse *response, GArray *problems)
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "error");
   json_builder_begin_object(b);
-  add_int(b, "status", 422);
-  add_str(b, "code", "bad-rows");
+  gk_json_add_int(b, "status", 422);
+  gk_json_add_str(b, "code", "bad-rows");
   g_autofree char *message = g_strdup_printf("%u %s bad: nothing was imported", bad, bad == 1 ? "row is" : "rows are");
-  add_str(b, "message", message);
+  gk_json_add_str(b, "message", message);
   json_builder_end_object(b);
-  add_int(b, "bad_rows", bad);
-  add_int(b, "problems_total", problems->len);
+  gk_json_add_int(b, "bad_rows", bad);
+  gk_json_add_int(b, "problems_total", problems->len);
   json_builder_set_member_name(b, "problems");
   json_builder_begin_array(b);
   for (guint i = 0; i < problems->len && i < PROBLEMS_SHOWN_MAX; i++) {
     SrvHostCsvProblem *p = &g_array_index(problems, SrvHostCsvProblem, i);
     json_builder_begin_object(b);
-    add_int(b, "line", p->line);
-    add_str(b, "column", p->column);
-    add_str(b, "reason", p->reason);
+    gk_json_add_int(b, "line", p->line);
+    gk_json_add_str(b, "column", p->column);
+    gk_json_add_str(b, "reason", p->reason);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
@@ -329,8 +313,8 @@ srv_host_api_import(SrvApp *app, const SrvRequest *request, SrvResponse *respons
     else
       updated++;
     json_builder_begin_object(b);
-    add_int(b, "line", w->line);
-    add_str(b, "action", w->added ? "added" : "updated");
+    gk_json_add_int(b, "line", w->line);
+    gk_json_add_str(b, "action", w->added ? "added" : "updated");
     /* A dry run's new ids were never kept. */
     json_builder_set_member_name(b, "id");
     if (dry_run && w->added)
@@ -341,8 +325,8 @@ srv_host_api_import(SrvApp *app, const SrvRequest *request, SrvResponse *respons
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
-  add_int(b, "added", added);
-  add_int(b, "updated", updated);
+  gk_json_add_int(b, "added", added);
+  gk_json_add_int(b, "updated", updated);
   json_builder_end_object(b);
   srv_api_reply(response, dry_run ? 200 : 201, b);
 

@@ -202,10 +202,10 @@ put_channel(Tx *tx, gint64 site_id, gint64 host_id, const char *text, const char
     gboolean keeps = r == 1 && g_strcmp0((const char *) sqlite3_column_text(s, 0), channel) == 0 &&
                      g_strcmp0((const char *) sqlite3_column_text(s, 1), target) == 0 &&
                      sqlite3_column_int(s, 2) != 0;
-    /* A dry run keeps nothing, so it makes no secret either: a placeholder
-     * satisfies the schema for the rolled-back row. */
+    /* A dry run keeps nothing, so it makes no secret either: a stand-in value
+     * satisfies the schema for the row it rolls back. */
     if (!keeps)
-      secret = make_secret ? srv_notify_secret_generate() : g_strdup("dry-run-placeholder");
+      secret = make_secret ? srv_notify_secret_generate() : g_strdup("dry-run-not-stored");
   }
   sqlite3_stmt *s = query(tx, sql_setting_put, "iisss", site_id, host_id, channel, target, secret);
   if (s != NULL)

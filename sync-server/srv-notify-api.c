@@ -5,43 +5,27 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "gk-json.h"
 #include "gk-log.h"
 #include "srv-notify-sender.h"
 #include "srv-notify.h"
 #include "srv-outbox.h"
 
 static void
-add_str(JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name(b, name);
-  if (value != NULL)
-    json_builder_add_string_value(b, value);
-  else
-    json_builder_add_null_value(b);
-}
-
-static void
-add_int(JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, value);
-}
-
-static void
 add_setting(JsonBuilder *b, const SrvNotifySetting *s)
 {
   g_autofree char *shown = srv_notify_target_display(s->channel, s->target);
   json_builder_begin_object(b);
-  add_str(b, "scope", s->scope);
-  add_int(b, "host_id", s->host_id);
-  add_str(b, "host", s->host_name);
-  add_str(b, "channel", s->channel);
-  add_str(b, "target", shown);
-  add_str(b, "language", s->language);
+  gk_json_add_str(b, "scope", s->scope);
+  gk_json_add_int(b, "host_id", s->host_id);
+  gk_json_add_str(b, "host", s->host_name);
+  gk_json_add_str(b, "channel", s->channel);
+  gk_json_add_str(b, "target", shown);
+  gk_json_add_str(b, "language", s->language);
   json_builder_set_member_name(b, "secret_set");
   json_builder_add_boolean_value(b, s->has_secret);
-  add_int(b, "offline_after_s", s->offline_after_s);
-  add_int(b, "updated_at", s->updated_at);
+  gk_json_add_int(b, "offline_after_s", s->offline_after_s);
+  gk_json_add_int(b, "updated_at", s->updated_at);
   json_builder_end_object(b);
 }
 
@@ -120,17 +104,17 @@ apply_setting(SrvApp *app, const char *scope, const SrvNotifyRequest *req, const
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *shown = srv_notify_target_display(req->channel, req->target);
     json_builder_begin_object(b);
-    add_str(b, "scope", scope);
-    add_int(b, "host_id", host->id);
-    add_str(b, "host", host->name);
-    add_str(b, "channel", req->channel);
-    add_str(b, "target", shown);
-    add_str(b, "language", req->language);
+    gk_json_add_str(b, "scope", scope);
+    gk_json_add_int(b, "host_id", host->id);
+    gk_json_add_str(b, "host", host->name);
+    gk_json_add_str(b, "channel", req->channel);
+    gk_json_add_str(b, "target", shown);
+    gk_json_add_str(b, "language", req->language);
     json_builder_set_member_name(b, "secret_set");
     json_builder_add_boolean_value(b, webhook);
-    add_int(b, "offline_after_s", req->offline_after_s);
+    gk_json_add_int(b, "offline_after_s", req->offline_after_s);
     if (generated != NULL)
-      add_str(b, "secret", generated);  /* this once; it is never shown again */
+      gk_json_add_str(b, "secret", generated);  /* this once; it is never shown again */
     json_builder_end_object(b);
     srv_api_reply(response, 200, b);
   }
@@ -198,14 +182,14 @@ srv_notify_api_list(SrvApp *app, const SrvRequest *request, SrvResponse *respons
     SrvNotification *n = &g_array_index(list, SrvNotification, i);
     g_autofree char *shown = srv_notify_target_display(n->channel, n->target);
     json_builder_begin_object(b);
-    add_str(b, "id", n->id);
-    add_str(b, "kind", n->kind);
-    add_str(b, "recipient", n->recipient);
-    add_str(b, "channel", n->channel);
-    add_str(b, "target", shown);
-    add_str(b, "status", n->status);
-    add_int(b, "attempts", n->attempts);
-    add_int(b, "created_at", n->created_at);
+    gk_json_add_str(b, "id", n->id);
+    gk_json_add_str(b, "kind", n->kind);
+    gk_json_add_str(b, "recipient", n->recipient);
+    gk_json_add_str(b, "channel", n->channel);
+    gk_json_add_str(b, "target", shown);
+    gk_json_add_str(b, "status", n->status);
+    gk_json_add_int(b, "attempts", n->attempts);
+    gk_json_add_int(b, "created_at", n->created_at);
     json_builder_set_member_name(b, "next_attempt_at");
     if (g_strcmp0(n->status, "pending") == 0)
       json_builder_add_int_value(b, n->next_attempt_at);
@@ -216,7 +200,7 @@ srv_notify_api_list(SrvApp *app, const SrvRequest *request, SrvResponse *respons
       json_builder_add_int_value(b, n->delivered_at);
     else
       json_builder_add_null_value(b);
-    add_str(b, "last_error", n->last_error);
+    gk_json_add_str(b, "last_error", n->last_error);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
@@ -254,8 +238,8 @@ srv_notify_api_retry(SrvApp *app, const char *id, const char *actor, SrvResponse
   GK_LOG_INFO("notify.retry_requested", GK_STR("id", id), GK_STR("by", actor));
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_str(b, "id", id);
-  add_str(b, "status", "pending");
+  gk_json_add_str(b, "id", id);
+  gk_json_add_str(b, "status", "pending");
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gk-store.h"
-#include "srv-outbox-private.h" /* srv_store_sqlite_borrow() */
+#include "srv-store-tx.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 
@@ -115,61 +115,7 @@ static const char *const delete_sql[N_DELETE] = {
 
 /* ---- a borrowed connection ------------------------------------------------------------- */
 
-typedef struct {
-  gpointer backend;
-  gpointer conn;
-  GkStore *gk;
-  sqlite3 *db;
-  gboolean in_tx;
-} Tx;
-
-static gboolean
-db_error(Tx *tx, int rc, const char *what, GError **error)
-{
-  int code = SRV_STORE_ERROR_FAILED;
-  if ((rc & 0xff) == SQLITE_CONSTRAINT)
-    code = SRV_STORE_ERROR_INVALID;
-  g_set_error(error, SRV_STORE_ERROR, code, "%s: %s", what, sqlite3_errmsg(tx->db));
-  return FALSE;
-}
-
-static gboolean
-tx_open(Tx *tx, gpointer backend, gboolean write, GError **error)
-{
-  tx->backend = backend;
-  tx->gk = srv_store_sqlite_borrow(backend, &tx->conn);
-  tx->db = gk_store_db(tx->gk);
-  tx->in_tx = FALSE;
-  if (!write)
-    return TRUE;
-  GError *e = NULL;
-  if (!gk_store_begin(tx->gk, &e)) {
-    g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "cannot start a transaction: %s", e->message);
-    g_error_free(e);
-    return FALSE;
-  }
-  tx->in_tx = TRUE;
-  return TRUE;
-}
-
-/* Commits when @ok and a transaction is open, else rolls back; gives the
- * connection back. */
-static gboolean
-tx_close(Tx *tx, gboolean ok, const char *what, GError **error)
-{
-  if (tx->in_tx && ok) {
-    GError *e = NULL;
-    ok = gk_store_commit(tx->gk, &e);
-    if (!ok) {
-      g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "%s: %s", what, e->message);
-      g_error_free(e);
-    }
-  }
-  if (tx->in_tx && !ok)
-    gk_store_rollback(tx->gk);
-  srv_store_sqlite_give_back(tx->backend, tx->conn);
-  return ok;
-}
+typedef SrvStoreTx Tx;
 
 /* Prepares @sql and binds ?1 = @a and, when it has one, ?2 = @b. */
 static sqlite3_stmt *
@@ -183,7 +129,7 @@ prepare2(Tx *tx, const char *sql, gint64 a, gint64 b, const char *what, GError *
     rc = sqlite3_bind_int64(s, 2, b);
   if (rc == SQLITE_OK)
     return s;
-  db_error(tx, rc, what, error);
+  srv_store_tx_fail(tx, rc, what, error);
   sqlite3_finalize(s);
   return NULL;
 }
@@ -198,7 +144,7 @@ run2(Tx *tx, const char *sql, gint64 a, gint64 b, guint *out_changes, const char
     return FALSE;
   int rc = sqlite3_step(s);
   if (rc != SQLITE_DONE)
-    return db_error(tx, rc, what, error);
+    return srv_store_tx_fail(tx, rc, what, error);
   if (out_changes != NULL)
     *out_changes = (guint) sqlite3_changes(tx->db);
   return TRUE;
@@ -219,7 +165,7 @@ sq_get(gpointer backend, gint64 site_id, SrvRetention *out, GError **error)
 {
   const char *what = "cannot read the retention settings";
   Tx tx;
-  tx_open(&tx, backend, FALSE, NULL);
+  srv_store_tx_open(&tx, backend, FALSE, NULL);
   g_autoptr(sqlite3_stmt) s = prepare2(&tx, sql_get, site_id, 0, what, error);
   gboolean ok = s != NULL;
   if (ok) {
@@ -229,10 +175,10 @@ sq_get(gpointer backend, gint64 site_id, SrvRetention *out, GError **error)
     else if (rc == SQLITE_DONE)
       ok = (g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND, "no such site"), FALSE);
     else
-      ok = db_error(&tx, rc, what, error);
+      ok = srv_store_tx_fail(&tx, rc, what, error);
   }
   g_clear_pointer(&s, sqlite3_finalize);
-  return tx_close(&tx, ok, NULL, error);
+  return srv_store_tx_close(&tx, ok, NULL, error);
 }
 
 static GArray *
@@ -240,7 +186,7 @@ sq_list(gpointer backend, GError **error)
 {
   const char *what = "cannot read the retention settings";
   Tx tx;
-  tx_open(&tx, backend, FALSE, NULL);
+  srv_store_tx_open(&tx, backend, FALSE, NULL);
   g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(SrvRetention));
   sqlite3_stmt *s = NULL;
   int rc = sqlite3_prepare_v2(tx.db, sql_list, -1, &s, NULL);
@@ -250,9 +196,9 @@ sq_list(gpointer backend, GError **error)
     g_array_append_val(out, r);
     rc = SQLITE_OK;
   }
-  gboolean ok = rc == SQLITE_DONE || db_error(&tx, rc, what, error);
+  gboolean ok = rc == SQLITE_DONE || srv_store_tx_fail(&tx, rc, what, error);
   sqlite3_finalize(s);
-  if (!tx_close(&tx, ok, what, error))
+  if (!srv_store_tx_close(&tx, ok, what, error))
     return NULL;
   return g_steal_pointer(&out);
 }
@@ -262,8 +208,8 @@ sq_set(gpointer backend, const SrvRetention *r, GError **error)
 {
   const char *what = "cannot change the retention settings";
   Tx tx;
-  if (!tx_open(&tx, backend, TRUE, error))
-    return tx_close(&tx, FALSE, NULL, NULL);
+  if (!srv_store_tx_open(&tx, backend, TRUE, error))
+    return srv_store_tx_close(&tx, FALSE, NULL, NULL);
   guint changed = 0;
   gboolean ok = FALSE;
   g_autoptr(sqlite3_stmt) s = prepare2(&tx, sql_set, r->site_id, r->visitor_days, what, error);
@@ -271,14 +217,14 @@ sq_set(gpointer backend, const SrvRetention *r, GError **error)
     int rc = sqlite3_bind_int64(s, 3, r->audit_days);
     if (rc == SQLITE_OK)
       rc = sqlite3_step(s);
-    ok = rc == SQLITE_DONE || db_error(&tx, rc, what, error);
+    ok = rc == SQLITE_DONE || srv_store_tx_fail(&tx, rc, what, error);
     changed = ok ? (guint) sqlite3_changes(tx.db) : 0;
   }
   if (ok && changed == 0)
     ok = (g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND, "no such site"), FALSE);
   ok = ok && run2(&tx, sql_bump_devices, r->site_id, 0, NULL, what, error);
   g_clear_pointer(&s, sqlite3_finalize);
-  return tx_close(&tx, ok, what, error);
+  return srv_store_tx_close(&tx, ok, what, error);
 }
 
 static gboolean
@@ -299,28 +245,28 @@ sq_purge_site(gpointer backend, gint64 site_id, gint64 cutoff, SrvRetentionCount
     [P_HOSTS] = &out->hosts,
   };
   Tx tx;
-  if (!tx_open(&tx, backend, TRUE, error))
-    return tx_close(&tx, FALSE, NULL, NULL);
+  if (!srv_store_tx_open(&tx, backend, TRUE, error))
+    return srv_store_tx_close(&tx, FALSE, NULL, NULL);
   gboolean ok = TRUE;
   for (guint i = 0; ok && i < N_PURGE; i++)
     ok = run2(&tx, purge_sql[i], site_id, cutoff, counts[i], what, error);
   if (!ok)
     memset(out, 0, sizeof *out);
-  return tx_close(&tx, ok, what, error);
+  return srv_store_tx_close(&tx, ok, what, error);
 }
 
 static gboolean
 sq_checkpoint(gpointer backend, GError **error)
 {
   Tx tx;
-  tx_open(&tx, backend, FALSE, NULL);
+  srv_store_tx_open(&tx, backend, FALSE, NULL);
   GError *e = NULL;
   gboolean ok = gk_store_checkpoint(tx.gk, &e);
   if (!ok) {
     g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_FAILED, "cannot checkpoint the store: %s", e->message);
     g_error_free(e);
   }
-  return tx_close(&tx, ok, NULL, error);
+  return srv_store_tx_close(&tx, ok, NULL, error);
 }
 
 static gboolean
@@ -333,7 +279,7 @@ collect_serials(Tx *tx, gint64 site_id, GPtrArray *out, GError **error)
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW)
     g_ptr_array_add(out, g_bytes_new(sqlite3_column_blob(s, 0), (gsize) sqlite3_column_bytes(s, 0)));
-  return rc == SQLITE_DONE || db_error(tx, rc, what, error);
+  return rc == SQLITE_DONE || srv_store_tx_fail(tx, rc, what, error);
 }
 
 static gboolean
@@ -347,8 +293,8 @@ sq_site_delete(gpointer backend, gint64 site_id, gint64 now, SrvSiteDeleteCounts
     [D_DEVICES] = &out->devices, [D_HOSTS] = &out->hosts,     [D_DISABLE] = &out->accounts_disabled,
   };
   Tx tx;
-  if (!tx_open(&tx, backend, TRUE, error))
-    return tx_close(&tx, FALSE, NULL, NULL);
+  if (!srv_store_tx_open(&tx, backend, TRUE, error))
+    return srv_store_tx_close(&tx, FALSE, NULL, NULL);
   gboolean ok = TRUE;
   {
     g_autoptr(sqlite3_stmt) s = prepare2(&tx, sql_site_exists, site_id, 0, what, error);
@@ -358,7 +304,7 @@ sq_site_delete(gpointer backend, gint64 site_id, gint64 now, SrvSiteDeleteCounts
     else if (rc == SQLITE_DONE)
       ok = (g_set_error(error, SRV_STORE_ERROR, SRV_STORE_ERROR_NOT_FOUND, "no such site"), FALSE);
     else if (rc != SQLITE_ROW)
-      ok = db_error(&tx, rc, what, error);
+      ok = srv_store_tx_fail(&tx, rc, what, error);
   }
   ok = ok && collect_serials(&tx, site_id, out_serials, error);
   for (guint i = 0; ok && i < N_DELETE; i++)
@@ -367,7 +313,7 @@ sq_site_delete(gpointer backend, gint64 site_id, gint64 now, SrvSiteDeleteCounts
     memset(out, 0, sizeof *out);
     g_ptr_array_set_size(out_serials, 0);
   }
-  return tx_close(&tx, ok, what, error);
+  return srv_store_tx_close(&tx, ok, what, error);
 }
 
 const SrvRetentionBackend srv_retention_sqlite_backend = {

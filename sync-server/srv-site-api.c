@@ -4,18 +4,12 @@
 
 #include <string.h>
 
+#include "gk-json.h"
 #include "gk-log.h"
 #include "srv-api.h"
 #include "srv-audit.h"
 #include "srv-auth-store.h"
 #include "srv-retention.h"
-
-static void
-add_int(JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name(b, name);
-  json_builder_add_int_value(b, value);
-}
 
 /* The site id in the path when it is an existing site within the caller's
  * scope; else 0 with 404 answered (another site's id looks like no site). */
@@ -52,9 +46,9 @@ reply_retention(const SrvRetention *r, SrvResponse *response)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_int(b, "site_id", r->site_id);
-  add_int(b, "visitor_days", r->visitor_days);
-  add_int(b, "audit_days", r->audit_days);
+  gk_json_add_int(b, "site_id", r->site_id);
+  gk_json_add_int(b, "visitor_days", r->visitor_days);
+  gk_json_add_int(b, "audit_days", r->audit_days);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
 }
@@ -152,13 +146,13 @@ srv_site_api_delete(SrvApp *app, SrvAuthContext *ctx, const char *wild, const Sr
   GK_LOG_WARN("site.deleted", GK_INT("site", site), GK_UINT("devices", c.devices), GK_STR("by", ctx->account.username));
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-  add_int(b, "deleted", site);
-  add_int(b, "hosts", c.hosts);
-  add_int(b, "tickets", c.tickets);
-  add_int(b, "visits", c.visits);
-  add_int(b, "events", c.events);
-  add_int(b, "devices", c.devices);
-  add_int(b, "accounts_disabled", c.accounts_disabled);
+  gk_json_add_int(b, "deleted", site);
+  gk_json_add_int(b, "hosts", c.hosts);
+  gk_json_add_int(b, "tickets", c.tickets);
+  gk_json_add_int(b, "visits", c.visits);
+  gk_json_add_int(b, "events", c.events);
+  gk_json_add_int(b, "devices", c.devices);
+  gk_json_add_int(b, "accounts_disabled", c.accounts_disabled);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
 }
@@ -184,19 +178,19 @@ srv_site_api_purge(SrvApp *app, SrvAuthContext *ctx, const char *wild, const Srv
   for (guint i = 0; i < counts->len; i++) {
     const SrvRetentionCounts *c = &g_array_index(counts, SrvRetentionCounts, i);
     json_builder_begin_object(b);
-    add_int(b, "site_id", c->site_id);
-    add_int(b, "visits", c->visits);
-    add_int(b, "photos", c->photos);
-    add_int(b, "tickets", c->tickets);
-    add_int(b, "redemptions", c->redemptions);
-    add_int(b, "events", c->events);
-    add_int(b, "alerts", c->alerts);
-    add_int(b, "notifications", c->notifications);
-    add_int(b, "hosts", c->hosts);
+    gk_json_add_int(b, "site_id", c->site_id);
+    gk_json_add_int(b, "visits", c->visits);
+    gk_json_add_int(b, "photos", c->photos);
+    gk_json_add_int(b, "tickets", c->tickets);
+    gk_json_add_int(b, "redemptions", c->redemptions);
+    gk_json_add_int(b, "events", c->events);
+    gk_json_add_int(b, "alerts", c->alerts);
+    gk_json_add_int(b, "notifications", c->notifications);
+    gk_json_add_int(b, "hosts", c->hosts);
     json_builder_end_object(b);
   }
   json_builder_end_array(b);
-  add_int(b, "audit_entries", audit);
+  gk_json_add_int(b, "audit_entries", audit);
   json_builder_end_object(b);
   srv_api_reply(response, 200, b);
 }

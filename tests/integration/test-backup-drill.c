@@ -183,7 +183,7 @@ test_drill(Fixture *f, gconstpointer unused)
     g_autofree char *check = query_text(store, "PRAGMA integrity_check");
     g_assert_cmpstr(check, ==, "ok");
     g_autofree char *count_text = query_text(store, "SELECT count(*) FROM tickets");
-    int count = atoi(count_text);
+    gint64 count = g_ascii_strtoll(count_text, NULL, 10);
     /* Every ticket acknowledged before the backup began is there; none beyond
      * those acknowledged when it ended, plus the one request in flight then. */
     g_assert_cmpint(count, >=, before);
@@ -193,7 +193,7 @@ test_drill(Fixture *f, gconstpointer unused)
     g_assert_cmpstr(in_order, ==, "0");
     g_autofree char *distinct = query_text(store, "SELECT count(*) - count(DISTINCT visitor_name) FROM tickets");
     g_assert_cmpstr(distinct, ==, "0");  /* so: exactly drill-000000 .. drill-(count-1) */
-    g_autofree char *summary_line = g_strdup_printf("tickets %d\n", count);
+    g_autofree char *summary_line = g_strdup_printf("tickets %" G_GINT64_FORMAT "\n", count);
     g_assert_nonnull(strstr(out2, summary_line));
     g_autofree char *restores = query_text(store, "SELECT count(*) FROM audit_log WHERE action = 'restore'");
     g_assert_cmpstr(restores, ==, "1");

@@ -14,50 +14,9 @@ NEW_PW='Gate-Keeper-2026!x'
 for tool in python3 zbarimg; do
   command -v "$tool" >/dev/null 2>&1 || fail "'$tool' is not installed (Debian: apt-get install python3 zbar-tools)"
 done
-[ -x "$CTL" ] || fail "no genkanctl at $CTL"
 
-# A clean operator environment: no saved session, no server from the caller's.
-mkdir -p "$TMP/home" "$TMP/xdg"
-HOME=$TMP/home
-XDG_CONFIG_HOME=$TMP/xdg
-export HOME XDG_CONFIG_HOME
-unset GENKAN_SERVER GENKAN_CA GENKAN_PASSWORD GENKAN_NEW_PASSWORD
-
-start_server
-URL=https://127.0.0.1:$ADMIN_PORT
-
-# run NAME CMD...: runs genkanctl with stdout/stderr in $TMP/NAME.out/.err; sets $rc.
-run() {
-  name=$1
-  shift
-  "$CTL" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
-  rc=$?
-}
-# ok NAME CMD...: as run, and the command must succeed.
-ok() {
-  run "$@"
-  [ "$rc" -eq 0 ] || fail "genkanctl $* exited $rc:
-$(cat "$TMP/$1.err")"
-}
-# json_check NAME KEY PYTHON-EXPR: NAME.out is one JSON document, a list of rows
-# (or the server's {"KEY": [...]}), and EXPR about those rows (r) holds.
-json_check() {
-  python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-r = d if isinstance(d, list) else d[sys.argv[2]]
-assert isinstance(r, list) and all(isinstance(x, dict) for x in r)
-sys.exit(0 if eval(sys.argv[3]) else 3)' "$TMP/$1.out" "$2" "$3" 2>"$TMP/$1.py" ||
-    fail "$1: output is not JSON or not as expected ($3): $(cat "$TMP/$1.py")
-$(head -c 600 "$TMP/$1.out")"
-}
-
-# --- log in, changing the one-time password --------------------------------------------
-INITIAL=$(cat "$DATA/initial-owner-password")
-GENKAN_PASSWORD=$INITIAL GENKAN_NEW_PASSWORD=$NEW_PW \
-  "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner --new-password >"$TMP/login.out" 2>"$TMP/login.err" ||
-  fail "login with --new-password: $(cat "$TMP/login.err")"
-# Owners sign in with a second factor: set it up before anything else.
-ctl_enroll_totp "$CTL"
+. "$(dirname "$0")/ctl-lib.sh"
+ctl_start_as_owner
 SESSION=$XDG_CONFIG_HOME/genkan/session
 [ -f "$SESSION" ] || fail "login saved no session at $SESSION"
 mode=$(stat -c %a "$SESSION")

@@ -12,56 +12,8 @@ NEW_PW='Retention-Keeper-2026!x'
 
 . "$(dirname "$0")/server-lib.sh"
 
-command -v python3 >/dev/null 2>&1 || fail "'python3' is not installed (Debian: apt-get install python3)"
-[ -x "$CTL" ] || fail "no genkanctl at $CTL"
-
-mkdir -p "$TMP/home" "$TMP/xdg"
-HOME=$TMP/home
-XDG_CONFIG_HOME=$TMP/xdg
-export HOME XDG_CONFIG_HOME
-unset GENKAN_SERVER GENKAN_CA GENKAN_PASSWORD GENKAN_NEW_PASSWORD GENKAN_SITE
-
-start_server
-URL=https://127.0.0.1:$ADMIN_PORT
-
-run() {
-  name=$1
-  shift
-  "$CTL" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
-  rc=$?
-}
-ok() {
-  run "$@"
-  [ "$rc" -eq 0 ] || fail "genkanctl $* exited $rc:
-$(cat "$TMP/$1.err")"
-}
-# refused NAME STATUS TEXT CMD...: must exit STATUS with TEXT on stderr.
-refused() {
-  name=$1
-  want=$2
-  text=$3
-  shift 3
-  run "$name" "$@"
-  [ "$rc" -eq "$want" ] || fail "genkanctl $* exited $rc, not $want: $(cat "$TMP/$name.err")"
-  grep -q -- "$text" "$TMP/$name.err" || fail "genkanctl $*: no '$text' in: $(cat "$TMP/$name.err")"
-}
-json_check() {
-  python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-r = d if isinstance(d, list) or sys.argv[2] == "." else d[sys.argv[2]]
-sys.exit(0 if eval(sys.argv[3]) else 3)' "$TMP/$1.out" "$2" "$3" 2>"$TMP/$1.py" ||
-    fail "$1: output is not as expected ($3): $(cat "$TMP/$1.py")
-$(head -c 600 "$TMP/$1.out")"
-}
-has_line() {
-  grep -q -- "$2" "$TMP/$1.out" || fail "$1: no '$2' in: $(cat "$TMP/$1.out")"
-}
-
-INITIAL=$(cat "$DATA/initial-owner-password")
-GENKAN_PASSWORD=$INITIAL GENKAN_NEW_PASSWORD=$NEW_PW \
-  "$CTL" --server "$URL" --ca "$DATA/ca.crt" login --user owner --new-password >"$TMP/login.out" 2>"$TMP/login.err" ||
-  fail "login: $(cat "$TMP/login.err")"
-ctl_enroll_totp "$CTL"
+. "$(dirname "$0")/ctl-lib.sh"
+ctl_start_as_owner
 
 # --- show and set: the current site by default ---------------------------------------------
 ok show site retention show
