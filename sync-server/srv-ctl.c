@@ -823,6 +823,11 @@ resolve_server(Ctl *ctl, gboolean need_token)
   if (ca_text != NULL && *ca_text == '\0')
     ca_text = NULL;
 
+  /* Some commands resolve twice (site retention show: the current site, then
+   * the call); start afresh so the first resolution's strings are freed. */
+  srv_ctl_session_clear(&ctl->session);
+  g_clear_pointer(&ctl->server, g_free);
+  g_clear_pointer(&ctl->ca, g_free);
   gboolean have_session = srv_ctl_session_load(&ctl->session, &error);
   if (!have_session) {
     if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))

@@ -420,7 +420,7 @@ test_reception(Fixture *f, gconstpointer data)
 
   /* A required field left empty is explained, and nothing is recorded. */
   cmd(app, "action win.start-walkin");
-  wait_page(app, "walkin");
+  json_node_unref(wait_page(app, "walkin"));
   cmd(app, "type walkin_name Nobody");
   cmd(app, "action win.walkin-next");
   expect_text(app, "Please enter your company.");
@@ -432,14 +432,14 @@ test_reception(Fixture *f, gconstpointer data)
 
   /* A host without a channel: the kiosk does not claim he was told. */
   cmd(app, "action win.start-walkin");
-  wait_page(app, "walkin");
+  json_node_unref(wait_page(app, "walkin"));
   cmd(app, "type walkin_name Linus Smith");
   cmd(app, "type walkin_company Example KK");
   cmd(app, "type walkin_host_search John");
   expect_text(app, "John Smith");
   cmd(app, "choose 0");
   cmd(app, "action win.walkin-next");
-  wait_page(app, "terms");
+  json_node_unref(wait_page(app, "terms"));
   cmd(app, "action win.accept-terms");
   g_autoptr(JsonNode) untold = wait_page(app, "done");
   assert_shows(untold, "the reception desk will contact your host");
@@ -459,7 +459,7 @@ test_reception(Fixture *f, gconstpointer data)
   shot(app, "qr-done");
   /* The same ticket again is refused with the reason. */
   cmd(app, "action win.start-qr");
-  wait_page(app, "scan");
+  json_node_unref(wait_page(app, "scan"));
   cmd(app, "scan-image %s", png);
   expect_text(app, "This ticket has already been used");
   shot(app, "qr-used");
@@ -469,7 +469,7 @@ test_reception(Fixture *f, gconstpointer data)
   g_assert_nonnull(rcode);
   cmd(app, "action win.home");
   cmd(app, "action win.start-code");
-  wait_page(app, "code");
+  json_node_unref(wait_page(app, "code"));
   const char *wrong = g_str_has_prefix(rcode, "0") ? "11111111K" : "00000000K";
   cmd(app, "keypad %s", wrong);
   expect_text(app, "This code is not valid");
@@ -487,7 +487,7 @@ test_reception(Fixture *f, gconstpointer data)
   g_autoptr(GError) qr_error = NULL;
   g_assert_true(gk_qr_write_png(badge_text, badge_png, 8, &qr_error));
   cmd(app, "action win.home");
-  wait_page(app, "welcome");
+  json_node_unref(wait_page(app, "welcome"));
   cmd(app, "scan-image %s", badge_png);
   g_autoptr(JsonNode) badge_bye = wait_page(app, "done");
   assert_shows(badge_bye, "Goodbye, Ada Lovelace");
@@ -508,7 +508,7 @@ test_reception(Fixture *f, gconstpointer data)
 
   /* Staff: a wrong PIN is refused, the right one shows the device. */
   cmd(app, "action win.admin");
-  wait_page(app, "admin/pin");
+  json_node_unref(wait_page(app, "admin/pin"));
   cmd(app, "keypad 1111K");
   expect_text(app, "Wrong PIN.");
   shot(app, "admin-pin");
@@ -539,7 +539,7 @@ test_japanese(Fixture *f, gconstpointer data)
   g_autofree char *code = enroll_code(f, "Lobby JA", "reception");
   cmd(app, "type enroll_entry %s", code);
   cmd(app, "action win.enroll-typed");
-  wait_page(app, "welcome");
+  json_node_unref(wait_page(app, "welcome"));
   g_autofree char *id = device_id(f, "Lobby JA");
   configure_device(f, id,
                    "{\"site-text\":\"玄関 本社\",\"terms-text\":\"入館中はバッジを着用してください。"
@@ -557,7 +557,7 @@ test_japanese(Fixture *f, gconstpointer data)
   expect_text(app, "招待状の受付番号を入力してください");
   shot(app, "code");
   cmd(app, "action win.start-walkin");
-  wait_page(app, "walkin");
+  json_node_unref(wait_page(app, "walkin"));
   cmd(app, "type walkin_name 佐藤 一郎");
   cmd(app, "type walkin_host_search やまだ");
   expect_text(app, "山田 花子");
@@ -602,7 +602,7 @@ test_gate(Fixture *f, gconstpointer data)
     g_autofree char *name = g_strdup_printf("Gate %s", langs[l]);
     App *app = app_start(f, ldir, langs[l]);
     app->prefix = "gate-";
-    wait_page(app, "enroll");
+    json_node_unref(wait_page(app, "enroll"));
     g_autofree char *code = enroll_code(f, name, "gate");
     cmd(app, "type enroll_entry %s", code);
     cmd(app, "action win.enroll-typed");
@@ -687,7 +687,7 @@ static char *
 photo_kiosk_enroll(App *app, const char *name)
 {
   app->prefix = "photo-";
-  wait_page(app, "enroll");
+  json_node_unref(wait_page(app, "enroll"));
   g_autofree char *code = enroll_code(app->f, name, "reception");
   cmd(app, "type enroll_entry %s", code);
   cmd(app, "action win.enroll-typed");

@@ -512,7 +512,8 @@ test_ip_limit(Fx *f, gconstpointer data)
     g_autofree char *user = g_strdup_printf("nobody%u", i);
     g_assert_cmpint(login(f, user, "Wrong-Passw0rd!", &reply), ==, 401);
   }
-  g_autofree char *code = gk_test_totp_next_from_file(gk_test_server_owner_totp_path(f->server));
+  g_autofree char *totp_path = gk_test_server_owner_totp_path(f->server);
+  g_autofree char *code = gk_test_totp_next_from_file(totp_path);
   g_assert_cmpint(gk_test_server_login(f->server, "owner", OWNER_PW, code, NULL, &reply), ==, 429);
   g_assert_cmpstr(gk_test_json_error_code(reply), ==, "too-many-attempts");
   /* Sessions already open are not affected. */
@@ -553,7 +554,8 @@ test_global_allow_list(void)
 /* ---- genkanctl ---------------------------------------------------------------------------------- */
 
 /* Runs genkanctl with the fixture's session directory; asserts @want_status;
- * returns stdout (g_free), stderr in *out_err when not NULL. */
+ * returns stdout (g_free), stderr in *out_err when not NULL (replacing, and
+ * freeing, what an earlier call left there). */
 static char *
 ctl_env(Fx *f, int want_status, const char *const *env, const char *const *args, char **out_err)
 {
@@ -581,8 +583,10 @@ ctl_env(Fx *f, int want_status, const char *const *env, const char *const *args,
   if (g_subprocess_get_exit_status(p) != want_status)
     g_error("genkanctl %s %s: status %d, not %d\n%s%s", args[0], args[1] != NULL ? args[1] : "",
             g_subprocess_get_exit_status(p), want_status, out, err);
-  if (out_err != NULL)
+  if (out_err != NULL) {
+    g_free(*out_err);
     *out_err = g_steal_pointer(&err);
+  }
   return g_steal_pointer(&out);
 }
 
@@ -603,7 +607,8 @@ static void
 test_genkanctl(Fx *f, gconstpointer data)
 {
   /* The owner signs in: the password, then the app's code when asked. */
-  g_autofree char *code = gk_test_totp_next_from_file(gk_test_server_owner_totp_path(f->server));
+  g_autofree char *totp_path = gk_test_server_owner_totp_path(f->server);
+  g_autofree char *code = gk_test_totp_next_from_file(totp_path);
   const char *const env[] = { "GENKAN_PASSWORD", OWNER_PW, "GENKAN_TOTP_CODE", code, NULL };
   g_free(ctl_env(f, 0, env, (const char *const[]){ "--server", f->server->admin_url, "--ca", f->server->ca_path,
                                                    "login", "--user", "owner", NULL }, NULL));

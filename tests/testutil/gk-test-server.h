@@ -22,11 +22,12 @@ void gk_test_server_configure(GkTestServer *server, const char *text);
 /* Starts `genkan-server run` on free loopback ports (or the ports it had, when
  * restarting) and waits until both listen. */
 void gk_test_server_start(GkTestServer *server);
-/* SIGTERM and wait; asserts a clean exit. */
+/* SIGTERM and wait up to 30 s; asserts exit status 0 (so no leaks either),
+ * printing the log tail (with any LeakSanitizer report) when not. */
 void gk_test_server_stop(GkTestServer *server);
 /* SIGKILL and wait. */
 void gk_test_server_kill(GkTestServer *server);
-/* Stops if running and removes the data dir. */
+/* Stops gracefully (gk_test_server_stop) if running and removes the data dir. */
 void gk_test_server_free(GkTestServer *server);
 /* The server's log so far (g_free). */
 char *gk_test_server_log(GkTestServer *server);
@@ -44,7 +45,8 @@ typedef struct {
 } GkTestClient;
 
 /* One request; returns the HTTP status (0 when the connection or TLS failed,
- * with *out_curl_error set) and the parsed JSON body in *out_body (may be NULL). */
+ * with *out_curl_error set) and the parsed JSON body in *out_body (may be NULL).
+ * *out_body must start NULL or hold an earlier answer, which is unref'd. */
 long gk_test_request(const GkTestClient *client, const char *method, const char *url, const char *json_body,
                      JsonNode **out_body, int *out_curl_error);
 
@@ -66,8 +68,8 @@ char *gk_test_totp_next(const char *secret, gint64 *last_step);
 /* The same for the secret kept in the file @path ("SECRET STEP"), updating it. */
 char *gk_test_totp_next_from_file(const char *path);
 /* POST /v1/login as @user; returns the HTTP status, the token in *out_token
- * (g_free; may be NULL) and the answer in *out_reply (may be NULL). @totp may
- * be NULL. */
+ * (g_free; may be NULL) and the answer in *out_reply (may be NULL; it must
+ * start NULL or hold an earlier answer, which is unref'd). @totp may be NULL. */
 long gk_test_server_login(GkTestServer *server, const char *user, const char *password, const char *totp,
                           char **out_token, JsonNode **out_reply);
 /* Enrolls a second factor for the session @token's account (enroll, then
