@@ -225,6 +225,20 @@ count(GkStore *gk, const char *sql)
   return n;
 }
 
+/* count() of a query whose ?1 is a site id. */
+static gint64
+count_site(GkStore *gk, const char *sql, gint64 site_id)
+{
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(gk_store_db(gk), sql, -1, &st, NULL) != SQLITE_OK)
+    g_error("count: %s: %s", sql, sqlite3_errmsg(gk_store_db(gk)));
+  g_assert_cmpint(sqlite3_bind_int64(st, 1, site_id), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+  gint64 n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
 /* The plaintext of the master store's files, read while the server is held
  * still (SIGSTOP: no page is half written), as they are after the purge. */
 static GBytes *
@@ -529,18 +543,18 @@ site_rows(GkStore *gk, gint64 site_id)
                   ==, SQLITE_OK);
   while (sqlite3_step(t) == SQLITE_ROW) {
     const char *table = (const char *) sqlite3_column_text(t, 0);
-    /* Table names come from the schema itself, not from outside. */
-    g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM \"%s\" WHERE site_id = %" G_GINT64_FORMAT, table,
-                                           site_id);
-    g_string_append_printf(out, "%s=%" G_GINT64_FORMAT " ", table, count(gk, sql));
+    /* A table name is an identifier, which SQL cannot bind: quoted with %w
+     * (it comes from the schema itself); the site id is bound. */
+    char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\" WHERE site_id = ?1", table);
+    g_string_append_printf(out, "%s=%" G_GINT64_FORMAT " ", table, count_site(gk, sql, site_id));
+    sqlite3_free(sql);
   }
   sqlite3_finalize(t);
-  g_autofree char *photos = g_strdup_printf("SELECT count(*) FROM visit_photos WHERE visit_id IN"
-                                            " (SELECT id FROM visits WHERE site_id = %" G_GINT64_FORMAT ")", site_id);
-  g_autofree char *settings = g_strdup_printf("SELECT count(*) FROM device_settings WHERE device_id IN"
-                                              " (SELECT id FROM devices WHERE site_id = %" G_GINT64_FORMAT ")", site_id);
-  g_string_append_printf(out, "visit_photos=%" G_GINT64_FORMAT " device_settings=%" G_GINT64_FORMAT, count(gk, photos),
-                         count(gk, settings));
+  gint64 photos = count_site(gk, "SELECT count(*) FROM visit_photos WHERE visit_id IN"
+                                 " (SELECT id FROM visits WHERE site_id = ?1)", site_id);
+  gint64 settings = count_site(gk, "SELECT count(*) FROM device_settings WHERE device_id IN"
+                                   " (SELECT id FROM devices WHERE site_id = ?1)", site_id);
+  g_string_append_printf(out, "visit_photos=%" G_GINT64_FORMAT " device_settings=%" G_GINT64_FORMAT, photos, settings);
   return g_string_free(out, FALSE);
 }
 
